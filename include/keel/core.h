@@ -1,0 +1,168 @@
+/*
+ * keel/core.h — what every keel module shares: error codes, the allocator
+ * hook, growable byte buffers and a few string helpers.
+ *
+ * Errors follow libuv: 0 is success, failure is a negative KEEL_E* code.
+ * System failures are passed through as -errno, so KEEL_ENOMEM == -ENOMEM;
+ * keel's own conditions live below -4000 where no errno reaches.
+ */
+#ifndef KEEL_CORE_H
+#define KEEL_CORE_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The one list of error codes: name, value, message. It makes the enum,
+ * keel_strerror() and keel_err_name() (STYLE.md rule 10).
+ */
+#define KEEL_ERRNO_MAP(XX)                                                                                                      \
+    XX(ENOMEM, -ENOMEM, "out of memory")                                                                                      \
+    XX(EINVAL, -EINVAL, "invalid argument")                                                                                   \
+    XX(ENOENT, -ENOENT, "no such file or directory")                                                                          \
+    XX(EEXIST, -EEXIST, "already exists")                                                                                     \
+    XX(EBUSY, -EBUSY, "resource busy")                                                                                        \
+    XX(ERANGE, -ERANGE, "value out of range")                                                                                 \
+    XX(EACCES, -EACCES, "permission denied")                                                                                  \
+    XX(EIO, -EIO, "i/o error")                                                                                                \
+    XX(EAGAIN, -EAGAIN, "resource temporarily unavailable")                                                                   \
+    XX(ETIMEDOUT, -ETIMEDOUT, "timed out")                                                                                    \
+    XX(ECANCELED, -ECANCELED, "operation canceled")                                                                           \
+    XX(EPROTO, -EPROTO, "protocol error")                                                                                     \
+    XX(ENOTSUP, -ENOTSUP, "operation not supported")                                                                          \
+    XX(ENOTDIR, -ENOTDIR, "not a directory")                                                                                  \
+    XX(EPIPE, -EPIPE, "broken pipe")                                                                                          \
+    XX(ECONNREFUSED, -ECONNREFUSED, "connection refused")                                                                     \
+    XX(ECONNRESET, -ECONNRESET, "connection reset by peer")                                                                   \
+    XX(EOF, -4095, "end of file")                                                                                             \
+    XX(EPARSE, -4094, "syntax error")                                                                                         \
+    XX(EVALUE, -4093, "invalid value")                                                                                        \
+    XX(ENOOPT, -4092, "no such option")                                                                                       \
+    XX(ENOGROUP, -4091, "no such option group")                                                                               \
+    XX(EREQUIRED, -4090, "required option not set")                                                                           \
+    XX(EDUPLICATE, -4089, "duplicate definition")                                                                             \
+    XX(EUSAGE, -4088, "bad command line")                                                                                     \
+    XX(EEXIT, -4087, "program asked to exit")
+
+typedef enum {
+#define KEEL_ERR_ENUM_(name, value, msg) KEEL_##name = (value),
+    KEEL_ERRNO_MAP(KEEL_ERR_ENUM_)
+#undef KEEL_ERR_ENUM_
+} keel_errno_t;
+
+/** Returns a static message for a KEEL_E* code or -errno; never NULL. */
+const char *keel_strerror(int err);
+
+/** Returns the static name of a code ("ENOMEM"), or "UNKNOWN". */
+const char *keel_err_name(int err);
+
+/** Maps a positive errno to its keel code (-errno). */
+static inline int keel_from_errno(int e)
+{
+    return e > 0 ? -e : e;
+}
+
+/*
+ * Allocation. All keel memory goes through these so tests can fail the Nth
+ * allocation and programs can install abort-on-OOM. keel__free keeps errno.
+ */
+typedef void *(*keel_malloc_fn)(size_t size);
+typedef void *(*keel_realloc_fn)(void *ptr, size_t size);
+typedef void *(*keel_calloc_fn)(size_t count, size_t size);
+typedef void (*keel_free_fn)(void *ptr);
+
+/**
+ * Replaces the allocator for the whole process. Call before any other keel
+ * function. Returns 0, or KEEL_EINVAL if any function is NULL.
+ */
+int keel_replace_allocator(keel_malloc_fn m, keel_realloc_fn r, keel_calloc_fn c, keel_free_fn f);
+
+void *keel__malloc(size_t size);
+void *keel__realloc(void *ptr, size_t size);
+void *keel__calloc(size_t count, size_t size);
+void keel__free(void *ptr);
+/** Returns a NUL-terminated copy to release with keel__free, or NULL on OOM. */
+char *keel__strdup(const char *s);
+/** Copies len bytes of s and appends a NUL; release with keel__free. */
+char *keel__strndup(const char *s, size_t len);
+
+/** Returns the byte offset of a member's struct, for intrusive containers. */
+#define keel_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/** Always-on assertion for invariants whose failure would lose or corrupt data. */
+#define KEEL_ASSERT(cond)                                                                                                      \
+    do {                                                                                                                       \
+        if (!(cond))                                                                                                           \
+            keel__assert_fail(#cond, __FILE__, __LINE__);                                                                      \
+    } while (0)
+_Noreturn void keel__assert_fail(const char *expr, const char *file, int line);
+
+/*
+ * keel_buf_t: a growable byte buffer, always NUL-terminated after len so
+ * its text can be handed to C string functions. Embeddable; init/free pair.
+ * Appends return 0 or KEEL_ENOMEM and leave the buffer unchanged on error.
+ */
+typedef struct keel_buf_s {
+    char *base;
+    size_t len;
+    size_t cap;
+} keel_buf_t;
+
+/** Makes an empty buffer; allocates nothing. */
+void keel_buf_init(keel_buf_t *b);
+/** Releases the storage; the buffer is empty and reusable afterwards. */
+void keel_buf_free(keel_buf_t *b);
+/** Empties the buffer, keeping its storage. */
+void keel_buf_reset(keel_buf_t *b);
+/** Ensures room for extra more bytes (plus the NUL). */
+int keel_buf_reserve(keel_buf_t *b, size_t extra);
+int keel_buf_append(keel_buf_t *b, const void *data, size_t len);
+int keel_buf_puts(keel_buf_t *b, const char *s);
+int keel_buf_putc(keel_buf_t *b, char c);
+int keel_buf_printf(keel_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int keel_buf_vprintf(keel_buf_t *b, const char *fmt, va_list ap);
+/**
+ * Hands the text to the caller (release with keel__free) and leaves the
+ * buffer empty. Returns "" (allocated) for an empty buffer; NULL on OOM.
+ */
+char *keel_buf_steal(keel_buf_t *b);
+
+/*
+ * keel_vec_t: a growable array of pointers; the vector never owns what the
+ * pointers point to unless its user says so.
+ */
+typedef struct keel_vec_s {
+    void **items;
+    size_t len;
+    size_t cap;
+} keel_vec_t;
+
+void keel_vec_init(keel_vec_t *v);
+/** Releases the array itself, not the items. */
+void keel_vec_free(keel_vec_t *v);
+/** Appends item; returns 0 or KEEL_ENOMEM. */
+int keel_vec_push(keel_vec_t *v, void *item);
+/** Inserts item at index (0 <= index <= len); returns 0 or KEEL_ENOMEM. */
+int keel_vec_insert(keel_vec_t *v, size_t index, void *item);
+
+/*
+ * File helpers.
+ */
+
+/**
+ * Reads a whole file into a buffer (NUL-terminated). Returns 0, KEEL_ENOMEM
+ * or -errno from open/read (KEEL_ENOENT, KEEL_EACCES, ...).
+ */
+int keel_read_file(const char *path, keel_buf_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEEL_CORE_H */

@@ -1,0 +1,16 @@
+/*
+ * commands.h — the one list of `keel` subcommands: name, entry point, one
+ * line of help. Each module's command lives in programs/keel/cmd_<name>.c.
+ */
+#ifndef KEEL_PROGRAMS_COMMANDS_H
+#define KEEL_PROGRAMS_COMMANDS_H
+
+/* Each entry point gets argv with argv[0] = "keel <name>" and returns the
+ * process exit status. */
+#define KEEL_COMMAND_MAP(XX) XX(conf, "configuration: dump, sample, validate, show (oslo.config)")
+
+#define KEEL_COMMAND_DECL_(name, help) int keel_cmd_##name(int argc, char **argv);
+KEEL_COMMAND_MAP(KEEL_COMMAND_DECL_)
+#undef KEEL_COMMAND_DECL_
+
+#endif
