@@ -311,13 +311,17 @@ typedef void (*keel_conf_finding_cb)(void *data, keel_conf_severity_t sev, const
 
 /**
  * Checks config files against the registered options as
- * oslo-config-validator does: unknown sections and options (errors; with
- * exclude_group set, options of unknown groups are not reported), deprecated
- * names (warnings) and values that do not convert (errors). files is
- * NULL-terminated. Returns 0 when no error was found, KEEL_EVALUE if some
- * were, or the error of a file that could not be read or parsed.
+ * oslo-config-validator does: options that are not registered (errors),
+ * found under a deprecated name (warnings), and — beyond oslo's validator —
+ * values that do not convert to their option's type (errors; values that
+ * interpolate are not checked). Sections named in exclude_groups (NULL-
+ * terminated, may be NULL) are skipped. files is NULL-terminated. Each
+ * finding goes to cb. Returns 0 when no error was found, KEEL_EVALUE if
+ * some were, or the error of a file that could not be read or parsed
+ * (keel_conf_error() says which).
  */
-int keel_conf_validate(keel_conf_t *c, const char *const *files, bool exclude_group, keel_conf_finding_cb cb, void *data);
+int keel_conf_validate(keel_conf_t *c, const char *const *files, const char *const *exclude_groups, keel_conf_finding_cb cb,
+                       void *data);
 
 #ifdef __cplusplus
 }
