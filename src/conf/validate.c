@@ -107,7 +107,11 @@ static bool deprecated_option(const keel_conf_t *c, const char *section, const c
         for (size_t j = 1; j < e->n_names; j++) {
             const conf_name_t *n = &e->names[j];
             const char *g = n->group ? n->group : e->group->name;
-            if (strcmp(g, section) == 0 && strcmp(n->name, key) == 0)
+            /* the generator leaves out former names with a '-' */
+            if (n->explicit_name && strchr(n->name, '-') != NULL)
+                continue;
+            const char *name = n->explicit_name ? n->name : e->opt->name;
+            if (strcmp(g, section) == 0 && strcmp(name, key) == 0)
                 return true;
         }
     }
@@ -199,6 +203,10 @@ static int validate_file(keel_conf_t *c, const char *path, const char *const *ex
                 continue;
             }
             conf_entry_t *e = known_option(c, section, a->key);
+            /* oslo's validator skips this group: its sample data is known
+             * to be incomplete (KNOWN_BAD_GROUPS) */
+            if (e == NULL && strcmp(section, "keystone_authtoken") == 0)
+                continue;
             if (e == NULL) {
                 keel_buf_printf(&msg, "%s/%s is not part of the sample config", section, a->key);
                 cb(data, KEEL_CONF_FINDING_ERROR, msg.base);
