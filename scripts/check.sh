@@ -6,10 +6,12 @@
 set -u
 cd "$(dirname "$0")/.."
 status=0
+broken=""
 for tree in build build-asan build-fuzz; do
     if ! scripts/build.sh "$tree"; then
         echo "check: build of $tree failed" >&2
         status=1
+        broken="$broken $tree"
     fi
 done
 run() {
@@ -22,5 +24,5 @@ run build
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run build-asan --timeout-multiplier 3
 run build-fuzz --suite fuzz
-/usr/bin/python3 scripts/summarize.py build build-asan build-fuzz || status=1
+/usr/bin/python3 scripts/summarize.py --broken "$broken" build build-asan build-fuzz || status=1
 exit $status

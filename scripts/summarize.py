@@ -10,7 +10,14 @@ import sys
 passed = failed = skipped = 0
 failures = []
 summaries = []
-for tree in sys.argv[1:]:
+trees = sys.argv[1:]
+if len(trees) >= 2 and trees[0] == '--broken':
+    # a tree that did not build counts as one failure
+    for tree in trees[1].split():
+        failed += 1
+        failures.append('%s: build' % tree)
+    trees = trees[2:]
+for tree in trees:
     path = os.path.join(tree, 'meson-logs', 'testlog.json')
     if not os.path.exists(path):
         continue

@@ -136,7 +136,8 @@ static int dict_default(keel_buf_t *out, const conf_entry_t *e)
         keel_buf_free(&why);
         return default_line(out, e->dest, e->opt->default_value);
     }
-    qsort(v.u.items, v.len, 2 * sizeof(keel_conf_value_t), cmp_pair);
+    if (v.len > 1)
+        qsort(v.u.items, v.len, 2 * sizeof(keel_conf_value_t), cmp_pair);
     for (size_t i = 0; rc == 0 && i < v.len; i++) {
         rc = keel_buf_printf(&text, "%s%s:", i ? "," : "", v.u.items[2 * i].u.s);
         if (rc == 0)

@@ -4,7 +4,6 @@
  * same bytes as a config file resolved against a fixed set of options of
  * every type, which exercises interpolation and type conversion.
  */
-#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
