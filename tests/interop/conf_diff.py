@@ -20,7 +20,8 @@ Agreement means both rejected (oslo raised or exited; keel exited non-zero
 with a message on stderr) or both accepted with the same values. Values are
 compared after parsing the JSON, with types kept apart: a bool is not an
 int and an int is not a float (5 and 5.0 differ, as they do for a Python
-consumer); NaN equals NaN. Crashes, sanitizer reports, timeouts, exit 0
+consumer); NaN equals NaN. The one leniency: keel may print a group that
+has no schema options (such as an empty "DEFAULT": {}). Crashes, sanitizer reports, timeouts, exit 0
 with output that is not one JSON object, and silent rejections are always
 disagreements.
 
@@ -180,7 +181,8 @@ def run_keel(keel, run):
     except subprocess.TimeoutExpired:
         return {'outcome': 'broken', 'error': 'timed out after %ds' % KEEL_TIMEOUT}
     err = p.stderr.decode('utf-8', 'replace').strip()
-    first = err.splitlines()[0] if err else ''
+    # The message is the last line: warnings may come before it.
+    first = err.splitlines()[-1] if err else ''
     if SANITIZER.search(err):
         line = next(x for x in err.splitlines() if SANITIZER.search(x))
         return {'outcome': 'broken', 'error': 'sanitizer: ' + line.strip()}
@@ -872,7 +874,9 @@ def main():
                 problem = ['keel broke: ' + k['error'], 'oslo: ' + describe(o)]
             elif o['ok'] and k['outcome'] == 'accept':
                 lines = []
-                diff_values(o['value'], k['value'], '', lines)
+                # A group with no schema options may print as {} or not at all.
+                kv = {g: v for g, v in k['value'].items() if v != {} or g in o['value']}
+                diff_values(o['value'], kv, '', lines)
                 if lines:
                     problem = ['values differ'] + lines[:8] + (['...'] if len(lines) > 8 else [])
                 else:
@@ -888,16 +892,19 @@ def main():
             elif args.keep:
                 shutil.rmtree(run['top'], ignore_errors=True)
 
-        for run, problem, o, k in disagreements[:MAX_PRINTED]:
-            print('DISAGREE %s: %s' % (run['id'], problem[0]))
-            for line in problem[1:]:
-                print('    ' + line)
+        for i, (run, problem, o, k) in enumerate(disagreements):
             if args.keep:
                 write_repro(run, keel)
                 with open(os.path.join(run['top'], 'oslo.txt'), 'w', encoding='utf-8') as f:
                     f.write(describe(o) + '\n')
                 with open(os.path.join(run['top'], 'keel.txt'), 'w', encoding='utf-8') as f:
-                    f.write(describe(k) + '\n')
+                    f.write('\n'.join(problem) + '\n')
+            if i >= MAX_PRINTED:
+                continue
+            print('DISAGREE %s: %s' % (run['id'], problem[0]))
+            for line in problem[1:]:
+                print('    ' + line)
+            if args.keep:
                 print('    kept: %s' % run['top'])
         if len(disagreements) > MAX_PRINTED:
             print('... and %d more disagreements' % (len(disagreements) - MAX_PRINTED))
