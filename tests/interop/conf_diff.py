@@ -264,7 +264,7 @@ def check_expect(expect, ref):
 # ---------------------------------------------------------------------------
 # The generator
 
-GROUPS = ['alpha', 'db', 'rabbit', 'Mixed']
+GROUPS = ['alpha', 'db', 'rabbit', 'Mixed', 'caf\u00e9']
 NAMES = ['host', 'port', 'debug', 'workers', 'ratio', 'name', 'servers', 'tags', 'opts', 'path', 'url', 'addr',
          'timeout', 'level', 'mode', 'items', 'state_path', 'verbose', 'count', 'label', 'x1', 'a_b', 'flag',
          'limit']
@@ -315,6 +315,103 @@ POOLS = {
              'http://ex_ample.com/', 'http://ü.example/'],
             ['example.com', 'http://', 'not a uri', 'mailto:a@b', '//host/path', '', 'http://exa mple.com']),
 }
+
+
+DIGITS = ['0123456789'] * 6 + ['\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19',
+                              '\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669']
+# Whitespace and look-alikes: Python's strip() removes the first row, not the second.
+SPACES = [' ', '\t', '\u00a0', '\u2003', '\u3000', '\x1c', '\x1f', '\x85', '\x0b', '\x0c']
+NOT_SPACES = ['\u200b', '\ufeff', '\u180e']
+
+
+def fuzz_number(r, kind):
+    """A text built from the pieces Python's int()/float() care about."""
+    alphabet = r.choice(DIGITS)
+
+    def digits(n):
+        out = ''.join(r.choice(alphabet) for _ in range(n))
+        if len(out) > 1 and r.random() < 0.15:
+            i = r.randint(0, len(out))
+            out = out[:i] + r.choice(['_', '_', '__']) + out[i:]
+        return out
+
+    if kind == 'float' and r.random() < 0.15:
+        word = r.choice(['inf', 'infinity', 'nan', 'Inf', 'NAN', 'iNfInItY', 'infinit', 'nanx'])
+        return r.choice(['', '', '-', '+']) + word
+    text = r.choice(['', '', '', '-', '+', '--', '+-']) + digits(r.randint(1, 4 if kind != 'float' else 6))
+    if kind == 'float':
+        if r.random() < 0.5:
+            text += '.' + digits(r.randint(0, 4))
+        if r.random() < 0.25:
+            text += r.choice(['e', 'E']) + r.choice(['', '-', '+']) + digits(r.randint(1, 3))
+    elif r.random() < 0.05:
+        text += r.choice(['.0', 'e3', 'L', 'j'])
+    if r.random() < 0.2:
+        text = r.choice(SPACES) + text + r.choice(SPACES)
+    return text
+
+
+def fuzz_label(r):
+    alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789-' * 3 + 'ABCZ_\u00fc\u212a\u017f'
+    n = r.choice([1, 2, 3, 5, 8, 63, 64]) if r.random() < 0.1 else r.randint(1, 8)
+    return ''.join(r.choice(alphabet) for _ in range(n))
+
+
+def fuzz_ipv4(r):
+    parts = [r.choice(['0', '1', '10', '127', '255', '256', '01', '00', '1000', str(r.randint(0, 255))])
+             for _ in range(r.choice([4, 4, 4, 4, 3, 5, 2]))]
+    return '.'.join(parts)
+
+
+def fuzz_ipv6(r):
+    groups = [r.choice(['0', '1', 'db8', '2001', 'ffff', 'FFFF', 'fe80', 'abcd', '00000', 'g', ''])
+              for _ in range(r.choice([8, 8, 3, 2, 9, 7]))]
+    text = ':'.join(groups)
+    if r.random() < 0.5:
+        i = r.randint(0, len(groups))
+        text = ':'.join(groups[:i]) + '::' + ':'.join(groups[i + 1:]) if r.random() < 0.8 else text + '::1::'
+    if r.random() < 0.15:
+        text = text.rsplit(':', 1)[0] + ':' + fuzz_ipv4(r)
+    if r.random() < 0.05:
+        text += r.choice(['%eth0', '/64'])
+    return text
+
+
+def fuzz_host(r, kind):
+    pick = r.random()
+    if kind == 'ip' or pick < 0.3:
+        return fuzz_ipv4(r) if r.random() < 0.5 else fuzz_ipv6(r)
+    text = '.'.join(fuzz_label(r) for _ in range(r.randint(1, 4)))
+    if r.random() < 0.1:
+        text += '.'
+    return text
+
+
+def fuzz_uri(r):
+    scheme = r.choice(['http', 'https', 'amqp', 'svn+ssh', 'HTTP', 'a.b-c', '1http', '', 'ht tp', 'x'])
+    sep = r.choice(['://'] * 6 + [':', ':///', ':/'])
+    user = r.choice([''] * 5 + ['user@', 'u:p@', 'u%40x@', '@', 'a b@'])
+    if r.random() < 0.2:
+        host = '[' + fuzz_ipv6(r) + ']'
+    else:
+        host = r.choice(['example.com', 'h', '127.0.0.1', 'EXAMPLE.COM', '', 'ex_ample', 'h%41', 'h%zz',
+                         '\u00fc.example', fuzz_host(r, 'host')])
+    port = r.choice([''] * 4 + [':80', ':', ':99999', ':x', ':0'])
+    path = r.choice(['', '/', '/a/b', '/%7E', '/%zz', '/\u00fc', '/a b', '/a?b=c#d', '?q', '#f', '//x'])
+    return scheme + sep + user + host + port + path
+
+
+def fuzz_text(r, kind):
+    if kind in ('int', 'float', 'port'):
+        return fuzz_number(r, 'float' if kind == 'float' else 'int')
+    if kind in ('host', 'hostname', 'ip'):
+        return fuzz_host(r, kind)
+    if kind == 'uri':
+        return fuzz_uri(r)
+    if kind == 'bool':
+        return r.choice(['true', 'no', 'On', 'YES']) + r.choice(['', '', r.choice(SPACES + NOT_SPACES)])
+    word = r.choice(POOLS['string'][0])
+    return r.choice(SPACES + NOT_SPACES + ['']) + word + r.choice(SPACES + NOT_SPACES + [''])
 
 
 class Gen:
@@ -521,6 +618,8 @@ class Gen:
                 return r.choice(bad)
         if self.chance(self.p_odd) and odd:
             return r.choice(odd)
+        if self.chance(self.p_odd / 2) and not own.get('choices') and 'regex' not in own:
+            return fuzz_text(r, kind)
         if kind == 'string':
             return self.valid_text(own, plain=False)
         if 'choices' in own:
@@ -590,7 +689,11 @@ class Gen:
     def interpolation(self, o):
         r = self.r
         if self.chance(self.p_bad):
-            return r.choice(['$nosuch', '${nogroup.x}', '$' + o['name'], 'x${' + o['name'] + '}y', '$'])
+            return r.choice(['$nosuch', '${nogroup.x}', '$' + o['name'], 'x${' + o['name'] + '}y', '$_x',
+                             '$\u212a', '${DEFAULT.x}', '$' + o['name'].upper()])
+        if o['type'] == 'string' and self.chance(self.p_odd):
+            return r.choice(['$', '${', '${}', '$$', '\\$', '\\$$', '$1x', '${a b}', '$\u00fc', 'a$$$b', '$$$$',
+                             '\\\\$$x', '${ab'])
         if o['type'] in ('string', 'uri', 'host', 'hostname'):
             ref = self.ref_to(o, lambda p: p['type'] in ('string', 'int', 'bool', 'float', 'port', 'list')
                               if o['type'] == 'string' else p['type'] == o['type'])
@@ -668,9 +771,10 @@ class Gen:
             if idx:
                 lines.insert(r.choice(idx) + 1, r.choice(['  # indented', '\t; also']))
         eol = '\r\n' if self.chance(0.1) else '\n'
-        text = eol.join(lines)
-        if self.chance(0.85):
-            text += eol
+        if self.chance(self.p_odd / 3):
+            text = ''.join(line + r.choice(['\n', '\r\n', '\r']) for line in lines)
+        else:
+            text = eol.join(lines) + (eol if self.chance(0.85) else '')
         return text
 
     # -- the whole case --------------------------------------------------
@@ -767,11 +871,15 @@ class Gen:
         out = []
         for _ in range(r.randint(1, 3) if o['type'] == 'multi' else r.choice([1, 1, 1, 2])):
             v = self.text(o, 'cli')
+            if self.chance(self.p_odd / 3):
+                v = r.choice(['-5', '-.5', '-5e3', '-x y', '-', '', '--', '-1.'])
             name = r.choice(names)
+            if self.chance(self.p_odd / 3) and len(name) > 3:
+                name = name[:r.randint(3, len(name) - 1)]  # argparse takes unique prefixes
             form = r.random()
             if 'short' in o and form < 0.25:
                 out.extend(['-' + o['short'], v] if self.chance(0.6) or not v else ['-' + o['short'] + v])
-            elif form < 0.6 or v.startswith('-'):
+            elif form < 0.6 or (v.startswith('-') and not self.chance(self.p_odd)):
                 out.append('--%s=%s' % (name, v))
             else:
                 out.extend(['--' + name, v])
