@@ -576,7 +576,7 @@ class Gen:
                 if r.random() < 0.2 and v == int(v):
                     v = int(v)
             elif kind == 'string':
-                v = self.valid_text(o, plain=True)
+                v = self.valid_text(o)
             else:
                 v = r.choice(POOLS[kind][0])
             if not isinstance(v, str) or (v == v.strip() and v[:1] not in ('"', "'")):
@@ -591,14 +591,14 @@ class Gen:
         if kind in ('list', 'dict'):
             return self.container_text(o)
         if kind == 'multi':
-            return self.scalar_text(o.get('item_type', 'string'), o, where)
+            return self.scalar_text(o.get('item_type', 'string'), o)
         if kind != 'bool' and where != 'cli' and self.chance(0.06 + self.p_odd / 3):
             ref = self.interpolation(o)
             if ref is not None:
                 return ref
-        return self.scalar_text(kind, o, where)
+        return self.scalar_text(kind, o)
 
-    def scalar_text(self, kind, o, where):
+    def scalar_text(self, kind, o):
         """A scalar of type kind; o's bounds and choices apply when o is of that type."""
         r = self.r
         own = o if o.get('type') == kind else {}
@@ -621,7 +621,7 @@ class Gen:
         if self.chance(self.p_odd / 2) and not own.get('choices') and 'regex' not in own:
             return fuzz_text(r, kind)
         if kind == 'string':
-            return self.valid_text(own, plain=False)
+            return self.valid_text(own)
         if 'choices' in own:
             return str(r.choice(own['choices']))
         if kind == 'int' and r.random() < 0.6:
@@ -637,7 +637,7 @@ class Gen:
             return str(r.randint(own.get('min', -1000), own.get('max', 1000)))
         return r.choice(plain)
 
-    def valid_text(self, o, plain):
+    def valid_text(self, o):
         r = self.r
         if o.get('choices'):
             v = r.choice(o['choices'])
@@ -673,7 +673,7 @@ class Gen:
     def item_text(self, item):
         if item == 'string':
             return self.r.choice(['a', 'b', 'xyz', 'Ünï', 'w 1', 'p/q', 'x=y', '1'])
-        return self.scalar_text(item, {'type': 'item'}, 'file').strip() or self.r.choice(POOLS[item][0])
+        return self.scalar_text(item, {'type': 'item'}).strip() or self.r.choice(POOLS[item][0])
 
     def ref_to(self, o, want):
         """A $reference to another option of the schema, or None."""
