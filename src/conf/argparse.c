@@ -91,7 +91,18 @@ static int add_string(action_t *a, const char *fmt, ...)
     va_start(ap, fmt);
     int rc = keel_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    char **s = rc == 0 ? keel__realloc(a->strings, (a->n_strings + 1) * sizeof(*s)) : NULL;
+    if (rc != 0) {
+        keel_buf_free(&b);
+        return rc;
+    }
+    /* argparse keys option strings in a dict: a repeat is one string */
+    for (size_t i = 0; i < a->n_strings; i++) {
+        if (strcmp(a->strings[i], b.base) == 0) {
+            keel_buf_free(&b);
+            return 0;
+        }
+    }
+    char **s = keel__realloc(a->strings, (a->n_strings + 1) * sizeof(*s));
     if (s == NULL) {
         keel_buf_free(&b);
         return KEEL_ENOMEM;
@@ -467,12 +478,14 @@ static int parse_optional(parser_t *p, const char *arg, option_tuple_t *t, bool 
 
 /* ---- actions ---- */
 
+/* value NULL stores argparse's empty list: what "--opt=--" gives once
+ * _get_values has dropped the "--". */
 static int set_text_attr(parser_t *p, action_t *a, const char *value, bool append)
 {
     conf_attr_t *attr = keel__conf_ns_attr(p->ns, a->dest, true);
     if (attr == NULL)
         return KEEL_ENOMEM;
-    conf_text_t t = {.text = keel__strdup(value), .len = strlen(value)};
+    conf_text_t t = {.text = keel__strdup(value ? value : ""), .len = value ? strlen(value) : 0, .empty_list = value == NULL};
     if (t.text == NULL)
         return KEEL_ENOMEM;
     if (!append) {
@@ -548,16 +561,19 @@ static int do_action(parser_t *p, action_t *a, char **args, size_t n, char **val
         attr->kind = ATTR_BOOL;
         attr->b = a->kind == ACT_STORE_TRUE;
         return 0;
-    case ACT_CONFIG_FILE: {
-        int rc = set_text_attr(p, a, vals[0], true);
-        return rc ? rc : keel__conf_ns_parse_file(p->c, p->ns, vals[0]);
-    }
-    case ACT_CONFIG_DIR: {
-        int rc = set_text_attr(p, a, vals[0], false);
-        return rc ? rc : keel__conf_ns_parse_dir(p->c, p->ns, vals[0], true);
-    }
+    case ACT_CONFIG_FILE:
+    case ACT_CONFIG_DIR:
+        if (nv == 0) /* os.path.expanduser([]) raises TypeError */
+            return keel__conf_errorf(p->c, KEEL_EUSAGE, "argument %s: expected a path, got an empty list", a->strings[0]);
+        if (a->kind == ACT_CONFIG_DIR) {
+            int rc = set_text_attr(p, a, vals[0], false);
+            return rc ? rc : keel__conf_ns_parse_dir(p->c, p->ns, vals[0], true);
+        } else {
+            int rc = set_text_attr(p, a, vals[0], true);
+            return rc ? rc : keel__conf_ns_parse_file(p->c, p->ns, vals[0]);
+        }
     case ACT_APPEND:
-        return set_text_attr(p, a, vals[0], true);
+        return set_text_attr(p, a, nv ? vals[0] : NULL, true);
     case ACT_STORE:
         if (a->nargs == NARGS_ANY) {
             /* a '*' positional always stores a list, maybe empty */
@@ -578,6 +594,8 @@ static int do_action(parser_t *p, action_t *a, char **args, size_t n, char **val
             }
             return 0;
         }
+        if (nv == 0 && a->n_strings > 0) /* "--opt=--" */
+            return set_text_attr(p, a, NULL, false);
         if (nv == 0) { /* '?' with nothing: the default, None */
             attr = keel__conf_ns_attr(p->ns, a->dest, true);
             if (attr == NULL)

@@ -55,6 +55,7 @@ typedef struct {
     size_t len;
     unsigned line;
     const char *path; /* owned by the conf_file_t */
+    bool empty_list;  /* argparse's [] for "--opt=--": not a text at all */
 } conf_text_t;
 
 typedef struct {
@@ -120,6 +121,7 @@ struct keel_conf_s {
     char **default_files; /* NULL-terminated */
     char **default_dirs;  /* NULL-terminated */
     bool no_env;
+    unsigned depth; /* interpolation nesting, bounded as Python's recursion */
 };
 
 /* conf.c */
@@ -133,6 +135,8 @@ void keel__conf_warnf(keel_conf_t *c, const char *fmt, ...) __attribute__((forma
 const char *keel__conf_group_label(const conf_group_t *g);
 
 /* namespace.c */
+/** cfg._normalize_group_name: str.lower() unless "DEFAULT"; free the result. */
+char *keel__conf_normalize_group(const char *name, size_t len);
 conf_ns_t *keel__conf_ns_new(void);
 void keel__conf_ns_free(conf_ns_t *ns);
 /** cfg.ConfigParser._parse_file: read, parse and add one file; records missing ones. */

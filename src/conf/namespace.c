@@ -213,22 +213,27 @@ typedef struct {
     conf_section_t *section;
 } file_parse_t;
 
-static void normalize_group(char *s)
+/* cfg._normalize_group_name: str.lower() unless exactly "DEFAULT".
+ * Returns a new string to free, or NULL on OOM. */
+char *keel__conf_normalize_group(const char *name, size_t len)
 {
-    if (strcmp(s, KEEL__CONF_DEFAULT) == 0)
-        return;
-    for (; *s; s++)
-        if (*s >= 'A' && *s <= 'Z')
-            *s = (char)(*s - 'A' + 'a');
+    if (len == 7 && memcmp(name, KEEL__CONF_DEFAULT, 7) == 0)
+        return keel__strndup(name, len);
+    keel_buf_t b;
+    keel_buf_init(&b);
+    if (keel__py_lower(&b, name, len) != 0) {
+        keel_buf_free(&b);
+        return NULL;
+    }
+    return keel_buf_steal(&b);
 }
 
 static int on_section(void *data, const char *name, size_t len, unsigned lineno)
 {
     file_parse_t *fp = data;
-    char *norm = keel__strndup(name, len);
+    char *norm = keel__conf_normalize_group(name, len);
     if (norm == NULL)
         return KEEL_ENOMEM;
-    normalize_group(norm);
     for (size_t i = 0; i < fp->file->sections.len; i++) {
         conf_section_t *s = fp->file->sections.items[i];
         if (strcmp(s->name, norm) == 0) {
@@ -309,8 +314,10 @@ static const conf_key_t *file_key(const conf_file_t *f, const char *section, con
 /* The section a (group, name) pair of an entry is looked up in. */
 static void pair_section(const conf_entry_t *e, const conf_name_t *n, char *out, size_t size)
 {
-    snprintf(out, size, "%s", n->group ? n->group : e->group->name);
-    normalize_group(out);
+    const char *g = n->group ? n->group : e->group->name;
+    char *norm = keel__conf_normalize_group(g, strlen(g));
+    snprintf(out, size, "%s", norm ? norm : g);
+    keel__free(norm);
 }
 
 /* The argparse attribute key of a (group, name) pair. */

@@ -76,36 +76,76 @@ static int value_error(keel_conf_t *c, const conf_entry_t *e, const origin_t *o,
 
 /* ---- interpolation ---- */
 
-static bool ident_start(char ch)
+/* Length of the identifier character at s (string.Template's idpattern
+ * [_a-z][._a-z0-9]* under re.IGNORECASE), or 0. Case-insensitive matching
+ * in Python also lets four non-ASCII letters in: U+0130 and U+0131 (as i),
+ * U+017F (as s) and U+212A, the Kelvin sign (as k). */
+static size_t ident_len(const char *s, size_t n, bool first)
 {
-    return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-static bool ident_char(char ch)
-{
-    return ident_start(ch) || ch == '.' || (ch >= '0' && ch <= '9');
+    char ch = s[0];
+    if (ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))
+        return 1;
+    if (!first && (ch == '.' || (ch >= '0' && ch <= '9')))
+        return 1;
+    uint32_t cp;
+    size_t len = keel__utf8_decode(s, n, &cp);
+    if (len > 1 && (cp == 0x130 || cp == 0x131 || cp == 0x17F || cp == 0x212A))
+        return len;
+    return 0;
 }
 
 static int substitute(keel_conf_t *c, conf_ns_t *ns, const conf_group_t *ctx, const char *text, size_t len, keel_buf_t *out);
 
-/* StrSubWrapper.__getitem__ and ConfigOpts._get_opt_info for a name. */
-static int find_ref(keel_conf_t *c, const conf_group_t *g, const char *key, conf_entry_t **out)
+/* What a placeholder refers to. oslo.config's deprecated-name lookup has
+ * two quirks keel reproduces: a former name of an option in another group
+ * reads that option's value as if it lived in the looking group, and a
+ * former name of a DEFAULT option looked up from another group indexes
+ * that group by the option's name, which usually fails with a KeyError
+ * that string.Template turns into "leave the placeholder as it is". */
+typedef struct {
+    conf_entry_t *entry;
+    const conf_group_t *read_in; /* the group whose sections/env/CLI are read */
+    bool literal;                /* substitute nothing; keep "$name" */
+} ref_t;
+
+static bool group_is(const conf_group_t *a, const conf_group_t *b)
 {
+    return a == b;
+}
+
+/* ConfigOpts._get_opt_info(name, group) as _do_get then uses it. */
+static int find_ref(keel_conf_t *c, const conf_group_t *g, const char *key, ref_t *out)
+{
+    *out = (ref_t){0};
     if (is_default_group(g)) {
         /* ConfigOpts._do_get: a bare group name in DEFAULT is a group */
         if (keel__conf_find_group(c, key) != NULL && strcmp(key, KEEL__CONF_DEFAULT) != 0)
             return keel__conf_errorf(c, KEEL_EVALUE, "interpolation: substituting group %s not supported", key);
     }
     conf_entry_t *e = keel__conf_find_entry(g, key);
+    if (e != NULL) {
+        *out = (ref_t){e, g, false};
+        return 0;
+    }
+    e = keel__conf_find_deprecated(c, g->name, key);
     if (e == NULL)
-        e = keel__conf_find_deprecated(c, g->name, key);
-    *out = e;
+        return 0;
+    if (!is_default_group(e->group)) {
+        *out = (ref_t){e, g, false};
+        return 0;
+    }
+    if (is_default_group(g)) {
+        *out = (ref_t){e, g, false};
+        return 0;
+    }
+    /* opts[real_name] in the looking group */
+    conf_entry_t *same = keel__conf_find_entry(g, e->opt->name);
+    *out = same ? (ref_t){same, g, false} : (ref_t){NULL, g, true};
     return 0;
 }
 
-static int lookup_ref(keel_conf_t *c, const conf_group_t *ctx, const char *key, conf_entry_t **out)
+static int lookup_ref(keel_conf_t *c, const conf_group_t *ctx, const char *key, ref_t *out)
 {
-    *out = NULL;
     const char *dot = strchr(key, '.');
     int rc;
     if (dot != NULL) {
@@ -124,21 +164,50 @@ static int lookup_ref(keel_conf_t *c, const conf_group_t *ctx, const char *key, 
     } else {
         rc = find_ref(c, ctx, key, out);
     }
-    if (rc == 0 && *out == NULL) /* retry the whole key in DEFAULT */
+    if (rc == 0 && out->entry == NULL && !out->literal) /* retry the whole key in DEFAULT */
         rc = find_ref(c, c->groups.items[0], key, out);
-    if (rc == 0 && *out == NULL)
+    if (rc == 0 && out->entry == NULL && !out->literal)
         return keel__conf_errorf(c, KEEL_EVALUE, "interpolation: no such option: %s", key);
     return rc;
 }
 
-static int append_ref(keel_conf_t *c, conf_ns_t *ns, const conf_group_t *ctx, const char *key, keel_buf_t *out)
+static int compute(keel_conf_t *c, conf_ns_t *ns, conf_entry_t *e, keel_conf_value_t *out);
+
+/* Python would hit its recursion limit long before this. */
+#define MAX_INTERPOLATION_DEPTH 200
+
+/* placeholder is the whole "$name" or "${name}" text, kept when the
+ * lookup ends in oslo's KeyError. */
+static int append_ref(keel_conf_t *c, conf_ns_t *ns, const conf_group_t *ctx, const char *key, const char *placeholder,
+                      size_t placeholder_len, keel_buf_t *out)
 {
-    conf_entry_t *e;
-    int rc = lookup_ref(c, ctx, key, &e);
-    if (rc == 0)
-        rc = keel__conf_resolve_entry(c, ns, e);
-    if (rc == 0 && e->value.kind != KEEL_CONF_VNONE)
-        rc = keel_conf_value_to_pystr(&e->value, out);
+    ref_t r;
+    int rc = lookup_ref(c, ctx, key, &r);
+    if (rc != 0)
+        return rc;
+    if (r.literal)
+        return keel_buf_append(out, placeholder, placeholder_len);
+    if (group_is(r.entry->group, r.read_in)) {
+        rc = keel__conf_resolve_entry(c, ns, r.entry);
+        if (rc == 0 && r.entry->value.kind != KEEL_CONF_VNONE)
+            rc = keel_conf_value_to_pystr(&r.entry->value, out);
+        return rc;
+    }
+    /* The option read as if registered in another group: its names,
+     * environment variable and command-line key are that group's. */
+    if (c->depth >= MAX_INTERPOLATION_DEPTH)
+        return keel__conf_errorf(c, KEEL_EVALUE, "interpolation: maximum recursion depth exceeded at $%s", key);
+    conf_entry_t tmp = *r.entry;
+    tmp.group = (conf_group_t *)r.read_in;
+    tmp.value = (keel_conf_value_t){0};
+    tmp.state = ENTRY_RESOLVING;
+    keel_conf_value_t v = {0};
+    c->depth++;
+    rc = compute(c, ns, &tmp, &v);
+    c->depth--;
+    if (rc == 0 && v.kind != KEEL_CONF_VNONE)
+        rc = keel_conf_value_to_pystr(&v, out);
+    keel__conf_value_clear(&v);
     return rc;
 }
 
@@ -171,10 +240,11 @@ static int substitute(keel_conf_t *c, conf_ns_t *ns, const conf_group_t *ctx, co
             i += 2;
             continue;
         }
-        if (i + 1 < n && ident_start(s[i + 1])) {
-            size_t j = i + 2;
-            while (j < n && ident_char(s[j]))
-                j++;
+        size_t il;
+        if (i + 1 < n && (il = ident_len(s + i + 1, n - i - 1, true)) > 0) {
+            size_t j = i + 1 + il;
+            while (j < n && (il = ident_len(s + j, n - j, false)) > 0)
+                j += il;
             size_t kl = j - i - 1;
             if (kl >= sizeof(key)) {
                 rc = keel__conf_errorf(c, KEEL_EVALUE, "interpolation: name too long");
@@ -182,14 +252,14 @@ static int substitute(keel_conf_t *c, conf_ns_t *ns, const conf_group_t *ctx, co
             }
             memcpy(key, s + i + 1, kl);
             key[kl] = '\0';
-            rc = append_ref(c, ns, ctx, key, out);
+            rc = append_ref(c, ns, ctx, key, s + i, j - i, out);
             i = j;
             continue;
         }
-        if (i + 2 < n && s[i + 1] == '{' && ident_start(s[i + 2])) {
-            size_t j = i + 3;
-            while (j < n && ident_char(s[j]))
-                j++;
+        if (i + 2 < n && s[i + 1] == '{' && (il = ident_len(s + i + 2, n - i - 2, true)) > 0) {
+            size_t j = i + 2 + il;
+            while (j < n && (il = ident_len(s + j, n - j, false)) > 0)
+                j += il;
             if (j < n && s[j] == '}') {
                 size_t kl = j - i - 2;
                 if (kl >= sizeof(key)) {
@@ -198,7 +268,7 @@ static int substitute(keel_conf_t *c, conf_ns_t *ns, const conf_group_t *ctx, co
                 }
                 memcpy(key, s + i + 2, kl);
                 key[kl] = '\0';
-                rc = append_ref(c, ns, ctx, key, out);
+                rc = append_ref(c, ns, ctx, key, s + i, j + 1 - i, out);
                 i = j + 1;
                 continue;
             }
@@ -246,6 +316,25 @@ static int list_push(keel_conf_value_t *list, keel_conf_value_t *item)
     return 0;
 }
 
+/* argparse's [] ("--opt=--") reaches the type as a Python list: str()
+ * makes "[]" of it, List() an empty list, every other type fails. */
+static int convert_empty_list(keel_conf_t *c, conf_entry_t *e, keel_conf_type_t type, const origin_t *o, keel_conf_value_t *out)
+{
+    if (type == KEEL_CONF_LIST) {
+        *out = (keel_conf_value_t){.kind = KEEL_CONF_VLIST};
+        return 0;
+    }
+    if (type != KEEL_CONF_STRING)
+        return value_error(c, e, o, "[]", 2, "an empty list is not a value of this type", type);
+    keel_buf_t why;
+    keel_buf_init(&why);
+    int rc = keel__conf_convert(e->opt, type, "[]", 2, out, &why);
+    if (rc == KEEL_EVALUE)
+        rc = value_error(c, e, o, "[]", 2, why.base ? why.base : "", type);
+    keel_buf_free(&why);
+    return rc;
+}
+
 /* A multi option's value: every text converted with the item type. */
 static int convert_multi(keel_conf_t *c, conf_ns_t *ns, conf_entry_t *e, const char *const *texts, const size_t *lens, size_t n,
                          const origin_t *o, const conf_text_t *const *where, keel_conf_value_t *out)
@@ -259,7 +348,8 @@ static int convert_multi(keel_conf_t *c, conf_ns_t *ns, conf_entry_t *e, const c
             oi.line = where[i]->line;
         }
         keel_conf_value_t item = {0};
-        int rc = convert_one(c, ns, e, item_type(e), texts[i], lens[i], &oi, &item);
+        int rc = (where != NULL && where[i]->empty_list) ? convert_empty_list(c, e, item_type(e), &oi, &item)
+                                                         : convert_one(c, ns, e, item_type(e), texts[i], lens[i], &oi, &item);
         if (rc == 0)
             rc = list_push(out, &item);
         if (rc != 0) {
@@ -312,6 +402,8 @@ static int convert_found(keel_conf_t *c, conf_ns_t *ns, conf_entry_t *e, const c
         o.path = t->path;
         o.line = t->line;
     }
+    if (t->empty_list)
+        return convert_empty_list(c, e, e->opt->type, &o, out);
     return convert_one(c, ns, e, e->opt->type, t->text, t->len, &o, out);
 }
 
