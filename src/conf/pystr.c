@@ -1,15 +1,22 @@
 /*
  * pystr.c — the few pieces of Python's str and float behaviour that decide
  * oslo.config's results: which characters strip() removes, len() in code
- * points, and repr() of strings and floats (interpolating a list option
+ * points, what int()/float() take as a digit, lower() for case-insensitive
+ * choices, and repr() of strings and floats (interpolating a list option
  * substitutes "['a', 'b']", so the quoting rules matter).
+ *
+ * Unicode properties come from pyunicode_tables.h, generated from CPython
+ * itself rather than from the Unicode data files: the question is never
+ * "what does Unicode say" but "what does the Python under oslo.config do".
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pystr.h"
+#include "pyunicode_tables.h"
 
 size_t keel__utf8_decode(const char *s, size_t len, uint32_t *cp)
 {
@@ -70,28 +77,25 @@ bool keel__py_isspace(uint32_t cp)
 {
     /* CPython's _PyUnicode_IsWhitespace: bidirectional types WS, B, S and
      * category Zs. */
-    switch (cp) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D:
-    case 0x1C: case 0x1D: case 0x1E: case 0x1F: case 0x20:
-    case 0x85: case 0xA0: case 0x1680:
-    case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
-        return true;
-    default:
-        return cp >= 0x2000 && cp <= 0x200A;
-    }
+    if (cp <= 0x20)
+        return (cp >= 0x09 && cp <= 0x0D) || cp >= 0x1C;
+    return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
+           cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-/* Length of the whitespace character that ends at s[end), or 0. */
+/* Length of the whitespace character that ends at s[end), or 0. A UTF-8
+ * character is at most 4 bytes, so look back over at most 3 continuation
+ * bytes (counted from end, so short strings need no special case). */
 static size_t space_before(const char *s, size_t begin, size_t end)
 {
     size_t start = end;
-    while (start > begin && start > end - 4 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
+    while (start > begin && end - start < 3 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
         start--;
     if (start > begin)
         start--;
     uint32_t cp;
     size_t n = keel__utf8_decode(s + start, end - start, &cp);
-    return (n == end - start && keel__py_isspace(cp)) ? n : 0;
+    return (n != 0 && n == end - start && keel__py_isspace(cp)) ? n : 0;
 }
 
 void keel__py_lstrip(const char *s, size_t *begin, size_t end)
@@ -121,27 +125,156 @@ void keel__py_strip(const char *s, size_t *begin, size_t *end)
     keel__py_rstrip(s, *begin, end);
 }
 
-/* CPython's Py_UNICODE_ISPRINTABLE, approximated for what config text holds:
- * controls, separators other than space, surrogates and unassigned private
- * planes are escaped. */
-static bool py_isprintable(uint32_t cp)
+/* Binary search of closed, sorted, disjoint ranges. */
+static bool in_ranges(const struct py_range *r, size_t n, uint32_t cp)
 {
-    if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0))
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < r[mid].first)
+            hi = mid;
+        else if (cp > r[mid].last)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
+#define COUNT_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+bool keel__py_isprintable(uint32_t cp)
+{
+    return !in_ranges(py_nonprintable, COUNT_OF(py_nonprintable), cp);
+}
+
+int keel__py_decimal(uint32_t cp)
+{
+    if (cp >= '0' && cp <= '9')
+        return (int)(cp - '0');
+    if (cp < 0x660)
+        return -1;
+    size_t lo = 0, hi = COUNT_OF(py_decimal_zero);
+    while (lo < hi) { /* last zero <= cp */
+        size_t mid = lo + (hi - lo) / 2;
+        if (py_decimal_zero[mid] <= cp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || cp - py_decimal_zero[lo - 1] > 9)
+        return -1;
+    return (int)(cp - py_decimal_zero[lo - 1]);
+}
+
+/* lower() of one code point other than U+0130 and U+03A3. */
+static uint32_t lower_one(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+    size_t lo = 0, hi = COUNT_OF(py_lower);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < py_lower[mid].first)
+            hi = mid;
+        else if (cp > py_lower[mid].last)
+            lo = mid + 1;
+        else
+            return (cp - py_lower[mid].first) % py_lower[mid].stride == 0 ? (uint32_t)((int32_t)cp + py_lower[mid].delta) : cp;
+    }
+    return cp;
+}
+
+uint32_t keel__py_tolower_simple(uint32_t cp)
+{
+    return cp == 0x130 ? 'i' : lower_one(cp);
+}
+
+static bool is_cased(uint32_t cp)
+{
+    return in_ranges(py_cased, COUNT_OF(py_cased), cp);
+}
+
+static bool is_case_ignorable(uint32_t cp)
+{
+    return in_ranges(py_case_ignorable, COUNT_OF(py_case_ignorable), cp);
+}
+
+/* CPython's handle_capital_sigma: U+03A3 at i lowers to final sigma when a
+ * cased letter precedes it and none follows (case-ignorables skipped). */
+static bool final_sigma(const char *s, size_t len, size_t i, size_t n)
+{
+    size_t j = i;
+    uint32_t cp = 0;
+    bool found = false;
+    while (j > 0) {
+        size_t start = j - 1;
+        while (start > 0 && ((unsigned char)s[start] & 0xC0) == 0x80)
+            start--;
+        if (keel__utf8_decode(s + start, j - start, &cp) == 0)
+            return false;
+        j = start;
+        if (!is_case_ignorable(cp)) {
+            found = true;
+            break;
+        }
+    }
+    if (!found || !is_cased(cp))
         return false;
-    if (cp == 0xAD) /* soft hyphen: category Cf */
-        return false;
-    if (cp == 0x2028 || cp == 0x2029 || (cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x202A && cp <= 0x202F) ||
-        (cp >= 0x205F && cp <= 0x206F) || cp == 0x3000 || cp == 0x1680 || cp == 0xFEFF || cp == 0x180E)
-        return false;
-    if (cp == 0x85 || cp == 0xA0)
-        return false;
-    if (cp >= 0xE000 && cp <= 0xF8FF)
-        return false;
-    if (cp >= 0xFFF0 && cp <= 0xFFFF && cp != 0xFFFC && cp != 0xFFFD)
-        return false;
-    if (cp >= 0xF0000)
-        return false;
+    for (j = i + n; j < len;) {
+        size_t m = keel__utf8_decode(s + j, len - j, &cp);
+        if (m == 0)
+            return false;
+        if (!is_case_ignorable(cp))
+            return !is_cased(cp);
+        j += m;
+    }
     return true;
+}
+
+int keel__utf8_put(keel_buf_t *b, uint32_t cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp, n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3F)), n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12)), u[1] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[2] = (char)(0x80 | (cp & 0x3F)), n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18)), u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)), u[3] = (char)(0x80 | (cp & 0x3F)), n = 4;
+    }
+    return keel_buf_append(b, u, n);
+}
+
+int keel__py_lower(keel_buf_t *b, const char *s, size_t len)
+{
+    size_t mark = b->len;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < len;) {
+        uint32_t cp;
+        size_t n = keel__utf8_decode(s + i, len - i, &cp);
+        if (n == 0) { /* not reached for validated text; keep the byte */
+            rc = keel_buf_append(b, s + i, 1);
+            i++;
+            continue;
+        }
+        if (cp == 0x130) /* LATIN CAPITAL I WITH DOT: "i" + COMBINING DOT ABOVE */
+            rc = keel_buf_puts(b, "i\xCC\x87");
+        else if (cp == 0x3A3)
+            rc = keel__utf8_put(b, final_sigma(s, len, i, n) ? 0x3C2 : 0x3C3);
+        else
+            rc = keel__utf8_put(b, lower_one(cp));
+        i += n;
+    }
+    if (rc != 0) { /* leave the buffer as it was, as other appends do */
+        b->len = mark;
+        if (b->base)
+            b->base[mark] = '\0';
+    }
+    return rc;
 }
 
 int keel__py_repr_str(keel_buf_t *b, const char *s, size_t len)
@@ -166,7 +299,7 @@ int keel__py_repr_str(keel_buf_t *b, const char *s, size_t len)
             rc = keel_buf_puts(b, "\\n");
         else if (cp == '\r')
             rc = keel_buf_puts(b, "\\r");
-        else if (py_isprintable(cp))
+        else if (keel__py_isprintable(cp))
             rc = keel_buf_append(b, s + i, n);
         else if (cp < 0x100)
             rc = keel_buf_printf(b, "\\x%02x", cp);
@@ -179,6 +312,35 @@ int keel__py_repr_str(keel_buf_t *b, const char *s, size_t len)
     return rc ? rc : keel_buf_putc(b, quote);
 }
 
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void make_c_locale(void)
+{
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+locale_t keel__c_locale(void)
+{
+    pthread_once(&c_locale_once, make_c_locale);
+    return c_locale;
+}
+
+/* The shortest "%.*e" text of f that reads back exactly, formatted and read
+ * in the C locale so a program's setlocale() cannot turn '.' into ','. */
+static void shortest_e(char *digits, size_t size, double f)
+{
+    locale_t c = keel__c_locale();
+    locale_t old = c ? uselocale(c) : (locale_t)0;
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(digits, size, "%.*e", prec - 1, f);
+        if (strtod(digits, NULL) == f)
+            break;
+    }
+    if (c)
+        uselocale(old);
+}
+
 int keel__py_repr_float(keel_buf_t *b, double f)
 {
     if (isnan(f))
@@ -188,12 +350,7 @@ int keel__py_repr_float(keel_buf_t *b, double f)
     /* Python's repr is the shortest digit string that reads back exactly;
      * find it by trying precisions upward, as David Gay's mode 0 yields. */
     char digits[40];
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(digits, sizeof(digits), "%.*e", prec - 1, f);
-        if (strtod(digits, NULL) == f)
-            break;
-    }
+    shortest_e(digits, sizeof(digits), f);
     /* digits is d[.ddd]e±XX; pull mantissa digits and exponent apart. */
     char mant[24];
     size_t m = 0;
