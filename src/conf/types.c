@@ -9,9 +9,10 @@
  * accepted language is theirs: int(" ٣_0 ") is 30, "abc\n" is a hostname
  * because '$' matches before a final newline, and a list item that fails
  * is glued to the next comma part and tried again. Each type is one static
- * function named for it; the Python builtins it leans on are the helpers
- * above it. Reasons are oslo's ValueError texts, so a keel service fails
- * with the message an operator would search for.
+ * function named for it; the builtins it leans on live beside it: int() and
+ * float() in pynum.c, re in pyre.c, str in pystr.c. Reasons are oslo's
+ * ValueError texts, so a keel service fails with the message an operator
+ * would search for.
  *
  * Text is (pointer, length) and never read past its length. Items of lists
  * and dicts are substrings of the validated input, so merging parts again
