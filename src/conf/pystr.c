@@ -167,22 +167,28 @@ int keel__py_decimal(uint32_t cp)
     return (int)(cp - py_decimal_zero[lo - 1]);
 }
 
+/* Maps cp through a table of runs (sorted, non-overlapping). */
+static uint32_t map_runs(const struct py_lower_run *runs, size_t n, uint32_t cp)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cp < runs[mid].first)
+            hi = mid;
+        else if (cp > runs[mid].last)
+            lo = mid + 1;
+        else
+            return (cp - runs[mid].first) % runs[mid].stride == 0 ? (uint32_t)((int32_t)cp + runs[mid].delta) : cp;
+    }
+    return cp;
+}
+
 /* lower() of one code point other than U+0130 and U+03A3. */
 static uint32_t lower_one(uint32_t cp)
 {
     if (cp < 0x80)
         return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
-    size_t lo = 0, hi = COUNT_OF(py_lower);
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (cp < py_lower[mid].first)
-            hi = mid;
-        else if (cp > py_lower[mid].last)
-            lo = mid + 1;
-        else
-            return (cp - py_lower[mid].first) % py_lower[mid].stride == 0 ? (uint32_t)((int32_t)cp + py_lower[mid].delta) : cp;
-    }
-    return cp;
+    return map_runs(py_lower, COUNT_OF(py_lower), cp);
 }
 
 uint32_t keel__py_tolower_simple(uint32_t cp)
@@ -270,6 +276,47 @@ int keel__py_lower(keel_buf_t *b, const char *s, size_t len)
         i += n;
     }
     if (rc != 0) { /* leave the buffer as it was, as other appends do */
+        b->len = mark;
+        if (b->base)
+            b->base[mark] = '\0';
+    }
+    return rc;
+}
+
+int keel__py_upper(keel_buf_t *b, const char *s, size_t len)
+{
+    size_t mark = b->len;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < len;) {
+        uint32_t cp;
+        size_t n = keel__utf8_decode(s + i, len - i, &cp);
+        if (n == 0) { /* not reached for validated text; keep the byte */
+            rc = keel_buf_append(b, s + i, 1);
+            i++;
+            continue;
+        }
+        i += n;
+        if (cp < 0x80) {
+            rc = keel_buf_putc(b, (char)((cp >= 'a' && cp <= 'z') ? cp - 32 : cp));
+            continue;
+        }
+        /* a few letters become two or three (German sharp s is "SS") */
+        size_t lo = 0, hi = COUNT_OF(py_upper_multi);
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (py_upper_multi[mid].cp < cp)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < COUNT_OF(py_upper_multi) && py_upper_multi[lo].cp == cp) {
+            for (int k = 0; rc == 0 && k < 3 && py_upper_multi[lo].to[k]; k++)
+                rc = keel__utf8_put(b, py_upper_multi[lo].to[k]);
+            continue;
+        }
+        rc = keel__utf8_put(b, map_runs(py_upper, COUNT_OF(py_upper), cp));
+    }
+    if (rc != 0) {
         b->len = mark;
         if (b->base)
             b->base[mark] = '\0';

@@ -56,6 +56,12 @@ int keel__utf8_put(keel_buf_t *b, uint32_t cp);
 int keel__py_lower(keel_buf_t *b, const char *s, size_t len);
 
 /**
+ * Appends Python's str.upper() of valid UTF-8 text, with the mappings to
+ * several code points ("ß" is "SS"). Returns 0 or KEEL_ENOMEM.
+ */
+int keel__py_upper(keel_buf_t *b, const char *s, size_t len);
+
+/**
  * Python's str.strip() / lstrip() / rstrip() with no argument: narrows
  * [*begin, *end) of valid UTF-8 text, removing Unicode whitespace.
  */

@@ -34,13 +34,18 @@ static bool is_default_group(const conf_group_t *g)
     return strcmp(g->name, KEEL__CONF_DEFAULT) == 0;
 }
 
+/* EnvironmentConfigurationSource.get_name: 'OS_{}__{}' of the upper-cased
+ * group and option names, with Python's str.upper(). */
 static int env_name(const conf_entry_t *e, keel_buf_t *b)
 {
     keel_buf_reset(b);
-    int rc = keel_buf_printf(b, "OS_%s__%s", e->group->name, e->dest);
-    for (size_t i = 0; rc == 0 && i < b->len; i++)
-        if (b->base[i] >= 'a' && b->base[i] <= 'z')
-            b->base[i] = (char)(b->base[i] - 'a' + 'A');
+    int rc = keel_buf_puts(b, "OS_");
+    if (rc == 0)
+        rc = keel__py_upper(b, e->group->name, strlen(e->group->name));
+    if (rc == 0)
+        rc = keel_buf_puts(b, "__");
+    if (rc == 0)
+        rc = keel__py_upper(b, e->dest, strlen(e->dest));
     return rc;
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Generates src/conf/pyunicode_tables.h from the Python that oslo.config runs
-on, so keel's idea of "a decimal digit", "lower()" and "printable" is exactly
+on, so keel's idea of "a decimal digit", "lower()", "upper()" and "printable" is exactly
 CPython's (Python 3.11 ships Unicode 14.0.0).
 
     gen_pyunicode.py OUT        write the header
@@ -34,12 +34,12 @@ def ranges(pred):
     return out
 
 
-def lower_runs():
-    """Runs of code points whose lower() is one code point at a fixed offset,
-    spaced 1 or 2 apart (Latin Extended alternates upper/lower)."""
+def case_runs(method):
+    """Runs of code points whose lower()/upper() is one code point at a fixed
+    offset, spaced 1 or 2 apart (Latin Extended alternates upper/lower)."""
     pairs = []
     for c in chars():
-        low = chr(c).lower()
+        low = method(chr(c))
         if len(low) == 1 and ord(low) != c:
             pairs.append((c, ord(low) - c))
     runs = []
@@ -81,7 +81,10 @@ def generate():
     assert sum(1 for c in chars() if unicodedata.decimal(chr(c), -1) >= 0) == 10 * len(zeros)
     multi = [c for c in chars() if len(chr(c).lower()) != 1]
     assert multi == [0x130], multi  # handled by hand in pystr.c
-    lower = lower_runs()
+    lower = case_runs(str.lower)
+    upper = case_runs(str.upper)
+    multi_upper = [(c, chr(c).upper()) for c in chars() if len(chr(c).upper()) != 1]
+    assert all(len(u) <= 3 for _, u in multi_upper)
     nonprint = ranges(lambda c: not chr(c).isprintable())
     cased = ranges(is_cased)
     ignorable = ranges(is_case_ignorable)
@@ -101,6 +104,15 @@ def generate():
     out.append("static const struct py_lower_run { uint32_t first, last; uint8_t stride; int32_t delta; } py_lower[%d] = {"
                % len(lower))
     out.append(fmt_rows(["{0x%05X, 0x%05X, %d, %d}," % r for r in lower], 3))
+    out.append("};\n")
+    out.append("/* str.upper() of one code point, where it is one code point (as py_lower). */")
+    out.append("static const struct py_lower_run py_upper[%d] = {" % len(upper))
+    out.append(fmt_rows(["{0x%05X, 0x%05X, %d, %d}," % r for r in upper], 3))
+    out.append("};\n")
+    out.append("/* str.upper() of the code points it maps to two or three code points. */")
+    out.append("static const struct py_upper_multi { uint32_t cp; uint32_t to[3]; } py_upper_multi[%d] = {" % len(multi_upper))
+    out.append(fmt_rows(["{0x%05X, {%s}}," % (c, ", ".join("0x%05X" % ord(x) for x in (u + "\0\0")[:3]))
+                         for c, u in multi_upper], 2))
     out.append("};\n")
     for name, rows, what in (("py_nonprintable", nonprint, "not str.isprintable()"),
                              ("py_cased", cased, "Cased (islower, isupper or istitle)"),

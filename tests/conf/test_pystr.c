@@ -151,6 +151,20 @@ static void test_py_lower_is_full_unicode_lower(void **state)
     check_lower("\xf0\x90\x90\x80", "\xf0\x90\x90\xa8");   /* DESERET CAPITAL LONG I */
 }
 
+static void test_py_upper_is_full_unicode_upper(void **state)
+{
+    /* 'café', 'straße', 'ﬁ' ligature, 'ŉ', Kelvin sign stays, Greek final sigma */
+    const char *in = "caf\xc3\xa9 stra\xc3\x9f"
+                     "e \xef\xac\x81 \xc5\x89 \xe2\x84\xaa \xcf\x82";
+    const char *want = "CAF\xc3\x89 STRASSE FI \xca\xbc"
+                       "N \xe2\x84\xaa \xce\xa3";
+    keel_buf_t b;
+    keel_buf_init(&b);
+    assert_int_equal(keel__py_upper(&b, in, strlen(in)), 0);
+    assert_string_equal(b.base, want);
+    keel_buf_free(&b);
+}
+
 static void test_py_lower_applies_final_sigma(void **state)
 {
     check_lower("\xce\xa3", "\xcf\x83");                 /* Σ alone: σ */
@@ -257,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_py_decimal_reads_every_script),
         cmocka_unit_test(test_py_lower_is_full_unicode_lower),
         cmocka_unit_test(test_py_lower_applies_final_sigma),
+        cmocka_unit_test(test_py_upper_is_full_unicode_upper),
         cmocka_unit_test(test_py_repr_str_chooses_quotes_as_cpython),
         cmocka_unit_test(test_py_repr_str_escapes_as_cpython),
         cmocka_unit_test(test_py_repr_float_is_shortest_round_trip),
