@@ -288,8 +288,10 @@ POOLS = {
              ['TRUE', 'oN', 'YeS', 'FaLsE', 'OFF'],
              ['maybe', '2', '', 'y', 't', 'truee', 'enabled']),
     'int': (['0', '-1', '42', '100', '-273', '65535'],
+            # Values beyond 64 bits are a documented difference (docs/config.md: keel
+            # rejects them, Python's ints have no limit), so the pool stops at the edge.
             ['+3', '007', '-0', ' 7', '2147483648', '9223372036854775807', '-9223372036854775808', '',
-             '9223372036854775808', '1_000', '\u0663'],
+             '1_000', '\u0663'],
             ['abc', '1.5', '0x10', '1e3', '12abc', '--1', '5 5', '1__0']),
     'float': (['0.5', '-2.25', '1e3', '.5', '5.', '3', '1.0', '-7', '6.02e23'],
               ['-0.0', 'inf', '-Infinity', 'nan', 'NaN', '1_0.5', '1e400', '1e-400', '', '+1.5', '\u0661.5',
