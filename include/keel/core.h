@@ -153,6 +153,55 @@ int keel_vec_push(keel_vec_t *v, void *item);
 int keel_vec_insert(keel_vec_t *v, size_t index, void *item);
 
 /*
+ * keel_map_t: a hash table from byte-string keys to pointers, open
+ * addressing with linear probing. Keys are borrowed: the caller keeps each
+ * key's bytes alive and unchanged while it is in the map (typically the key
+ * is the name stored inside the value). Hashing is SipHash-2-4 with a
+ * per-map random key, so names chosen by network peers cannot be made to
+ * collide. Embeddable; init/free pair.
+ */
+typedef struct keel_map_slot_s {
+    const void *key; /* NULL: empty; (void *)1 with len SIZE_MAX: deleted */
+    size_t len;
+    uint64_t hash;
+    void *value;
+} keel_map_slot_t;
+
+typedef struct keel_map_s {
+    keel_map_slot_t *slots;
+    size_t cap;  /* 0 or a power of two */
+    size_t len;  /* live entries */
+    size_t used; /* live + deleted slots */
+    uint64_t k0, k1;
+} keel_map_t;
+
+/** Makes an empty map with a fresh random hash key; allocates nothing. */
+void keel_map_init(keel_map_t *m);
+/** Releases the table (not the keys or values). */
+void keel_map_free(keel_map_t *m);
+/** Returns the value stored under key, or NULL. */
+void *keel_map_get(const keel_map_t *m, const void *key, size_t len);
+/**
+ * Stores value under key (borrowed), replacing and returning through *old
+ * (may be NULL) any previous value. Returns 0 or KEEL_ENOMEM (map unchanged).
+ */
+int keel_map_put(keel_map_t *m, const void *key, size_t len, void *value, void **old);
+/** Removes key; returns its value or NULL if absent. Never allocates. */
+void *keel_map_remove(keel_map_t *m, const void *key, size_t len);
+/**
+ * Iterates: start with *pos = 0; each call returns true and the next entry,
+ * or false at the end. The map must not change during the walk except by
+ * keel_map_remove() of the entry just returned.
+ */
+bool keel_map_next(const keel_map_t *m, size_t *pos, const void **key, size_t *len, void **value);
+
+/** SipHash-2-4 of len bytes with the 128-bit key (k0, k1). */
+uint64_t keel_siphash(uint64_t k0, uint64_t k1, const void *data, size_t len);
+
+/** Fills buf with len random bytes from the kernel; returns 0 or -errno. */
+int keel_random_bytes(void *buf, size_t len);
+
+/*
  * File helpers.
  */
 
