@@ -1,0 +1,176 @@
+/*
+ * keel/rootwrap.h — oslo.rootwrap in C: run chosen commands as root,
+ * checked against the same rootwrap.conf and *.filters files.
+ *
+ * The decisions are oslo.rootwrap 6.3.1's, down to its quirks: files are
+ * read as Python's configparser.RawConfigParser reads them, filters are
+ * tried in the order Python would load them (directory order of each
+ * filters_path entry, then a built-in "privsep-helper" filter), and the
+ * ten filter classes match as filters.py does. Where oslo.rootwrap would
+ * stop with a Python traceback (a filter file without [Filters], a filter
+ * line with too few fields, ...) keel returns KEEL_EINVAL with a message
+ * saying which file and line, and keel-rootwrap exits 1 as Python does.
+ *
+ * Strings are NUL-terminated bytes. Arguments need not be UTF-8: keel
+ * treats undecodable bytes as Python's surrogateescape does.
+ */
+#ifndef KEEL_ROOTWRAP_H
+#define KEEL_ROOTWRAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keel/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exit statuses of keel-rootwrap: the numbers oslo-rootwrap uses. */
+enum {
+    KEEL_ROOTWRAP_RC_NOEXECFOUND = 96,  /* a filter matched, its executable is missing */
+    KEEL_ROOTWRAP_RC_BADCONFIG = 97,    /* rootwrap.conf cannot be used */
+    KEEL_ROOTWRAP_RC_NOCOMMAND = 98,    /* no command given */
+    KEEL_ROOTWRAP_RC_UNAUTHORIZED = 99, /* no filter allows the command */
+    KEEL_ROOTWRAP_SIGNAL_BASE = 128     /* exit status = 128 + signal for a killed command */
+};
+
+/* Python logging levels, as syslog_log_level names them. */
+enum {
+    KEEL_ROOTWRAP_LOG_NOTSET = 0,
+    KEEL_ROOTWRAP_LOG_DEBUG = 10,
+    KEEL_ROOTWRAP_LOG_INFO = 20,
+    KEEL_ROOTWRAP_LOG_WARNING = 30,
+    KEEL_ROOTWRAP_LOG_ERROR = 40,
+    KEEL_ROOTWRAP_LOG_CRITICAL = 50
+};
+
+/*
+ * rootwrap.conf, the [DEFAULT] options oslo.rootwrap reads. Filled by
+ * keel_rootwrap_config_load(), released by keel_rootwrap_config_free().
+ */
+typedef struct keel_rootwrap_config_s {
+    char **filters_path; /* filters_path split on ",", nothing stripped */
+    size_t n_filters_path;
+    char **exec_dirs; /* exec_dirs split on ","; without it, $PATH split on ":" */
+    size_t n_exec_dirs;
+    bool use_syslog;
+    /*
+     * The syslog facility number, as logging.handlers.SysLogHandler has it
+     * (LOG_DAEMON is 3, "local0" is 16). Python also accepts the name of any
+     * attribute of SysLogHandler; when that is not a number,
+     * syslog_facility_unusable is set and nothing can be sent to syslog.
+     */
+    int64_t syslog_facility;
+    bool syslog_facility_unusable;
+    int syslog_level;       /* KEEL_ROOTWRAP_LOG_*; ERROR by default */
+    int64_t daemon_timeout; /* seconds; 600 by default (saturated if huge) */
+    int64_t rlimit_nofile;  /* 1024 by default (saturated if huge) */
+} keel_rootwrap_config_t;
+
+/**
+ * Reads rootwrap.conf at path as oslo.rootwrap does. envp is the
+ * environment whose PATH stands in for a missing exec_dirs (NULL: the
+ * process environment). Returns 0; KEEL_ENOMEM; or, with cfg left empty:
+ *  - KEEL_EPARSE: msg gets "Incorrect configuration file: PATH" (a missing
+ *    file, bad lines, duplicates, no filters_path);
+ *  - KEEL_EVALUE: msg gets "Incorrect value in PATH: WHY" (an unknown
+ *    facility or level, a number that is not one, a file not in UTF-8).
+ * These are oslo-rootwrap's messages, for exit status 97. detail (may be
+ * NULL) gets the precise reason, "PATH:LINE: ...". msg and detail are
+ * appended to; the caller owns them.
+ */
+int keel_rootwrap_config_load(keel_rootwrap_config_t *cfg, const char *path, char *const *envp, keel_buf_t *msg,
+                              keel_buf_t *detail);
+
+/** Releases what the config holds and zeroes it; a zeroed config is a no-op. */
+void keel_rootwrap_config_free(keel_rootwrap_config_t *cfg);
+
+/*
+ * Logging. oslo.rootwrap logs through Python's logging: unknown filter
+ * classes at WARNING, executed commands at INFO, refusals at ERROR. The
+ * library hands those lines to a callback; the program sends them to
+ * syslog or stderr as oslo-rootwrap would.
+ */
+typedef void (*keel_rootwrap_log_fn)(void *data, int level, const char *msg);
+
+/** The filters loaded from the filters_path directories. Opaque. */
+typedef struct keel_rootwrap_filters_s keel_rootwrap_filters_t;
+
+/**
+ * Loads every file (names not starting with ".") of each directory in
+ * dirs, in readdir order, as wrapper.load_filters() does, and appends the
+ * built-in privsep-helper filter. Unknown filter classes are skipped with
+ * a WARNING through log (may be NULL). Returns 0 and *out (release with
+ * keel_rootwrap_filters_free); KEEL_ENOMEM; or KEEL_EINVAL when
+ * oslo.rootwrap would fail with an exception (a file that is not INI, has
+ * no [Filters] section, a filter with too few fields, ...), with the
+ * reason appended to why (may be NULL) as "FILE:LINE: ...".
+ */
+int keel_rootwrap_filters_load(keel_rootwrap_filters_t **out, char *const *dirs, size_t ndirs, keel_rootwrap_log_fn log,
+                               void *log_data, keel_buf_t *why);
+
+void keel_rootwrap_filters_free(keel_rootwrap_filters_t *f);
+
+/** Number of filters, the built-in one included. */
+size_t keel_rootwrap_filters_count(const keel_rootwrap_filters_t *f);
+
+/** What keel_rootwrap_match() decided. */
+typedef enum {
+    KEEL_ROOTWRAP_ALLOWED = 0,        /* run argv as run_as */
+    KEEL_ROOTWRAP_NOT_EXECUTABLE = 1, /* a filter matched but its executable was not found */
+    KEEL_ROOTWRAP_UNAUTHORIZED = 2    /* no filter matched */
+} keel_rootwrap_decision_t;
+
+/*
+ * The outcome of matching one command line. Strings that name the filter
+ * are borrowed from the filters and live as long as they do; argv, envp
+ * and userargs belong to the match (keel_rootwrap_match_free()).
+ */
+typedef struct keel_rootwrap_match_s {
+    keel_rootwrap_decision_t decision;
+    const char *filter_name;  /* the option name in the filter file; NULL if UNAUTHORIZED */
+    const char *filter_class; /* "CommandFilter", ...; NULL if UNAUTHORIZED */
+    const char *exec_path;    /* the filter's executable as written (the NOT_EXECUTABLE message) */
+    const char *run_as;       /* user to run as (ALLOWED) */
+    char **argv;              /* ALLOWED: the command to execute, NULL-terminated */
+    size_t argc;
+    char **envp; /* ALLOWED: the child's environment (EnvFilter), or NULL to keep the wrapper's */
+    /*
+     * The user's arguments after matching. EnvFilter drops a leading "env"
+     * from the list it is given, and oslo.rootwrap's messages print the list
+     * as that left it. NULL-terminated.
+     */
+    char **userargs;
+    size_t n_userargs;
+} keel_rootwrap_match_t;
+
+/**
+ * Decides whether userargs[0..n) may run, as wrapper.match_filter() plus
+ * get_command() and get_environment() do. exec_dirs is where relative
+ * executables are looked up; envp is the wrapper's environment (PATH for
+ * KillFilter, the base EnvFilter adds to; NULL: the process environment).
+ * Returns 0 with the decision in *out (release with
+ * keel_rootwrap_match_free, even for a refusal); KEEL_ENOMEM; or
+ * KEEL_EINVAL when oslo.rootwrap would fail with an exception (why gets
+ * the reason), in which case *out holds nothing.
+ */
+int keel_rootwrap_match(const keel_rootwrap_filters_t *f, char *const *exec_dirs, size_t n_exec_dirs, char *const *envp,
+                        char *const *userargs, size_t n, keel_rootwrap_match_t *out, keel_buf_t *why);
+
+/** Releases what a match owns; zeroes it. */
+void keel_rootwrap_match_free(keel_rootwrap_match_t *m);
+
+/**
+ * Appends oslo-rootwrap's message for a refusal: "Unauthorized command: A
+ * B (no filter matched)" or "Executable not found: PATH (filter match =
+ * NAME)", with bytes that are not UTF-8 shown as \udcXX. Returns 0,
+ * KEEL_ENOMEM, or KEEL_EINVAL for an ALLOWED match.
+ */
+int keel_rootwrap_refusal_message(const keel_rootwrap_match_t *m, keel_buf_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KEEL_ROOTWRAP_H */
