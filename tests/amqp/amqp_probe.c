@@ -390,7 +390,7 @@ static json_t *method_json(const keel_amqp_method_t *m)
     json_t *fields = json_object();
     for (size_t i = 0; i < info->nfields; i++)
         json_object_set_new(fields, info->fields[i].name, field_json(&info->fields[i], FIELDS(m)));
-    return json_pack("{sIsso}", "id", (json_int_t)m->id, "name", info->name, "fields", fields);
+    return json_pack("{sIssso}", "id", (json_int_t)m->id, "name", info->name, "fields", fields);
 }
 
 static int method_from_json(arena_t *a, json_t *j, keel_amqp_method_t *m)
