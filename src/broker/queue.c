@@ -467,8 +467,10 @@ static int build_headers(keel_amqp_builder_t *b, const keel_amqp_properties_t *p
 static void dead_letter(queue_t *q, keel__qentry_t *e, const char *reason)
 {
     keel__msg_t *m = e->msg;
-    exchange_t *dlx = q->dlx ? keel__exchange_find(q->vhost, q->dlx, strlen(q->dlx)) : NULL;
-    if (dlx == NULL) {
+    /* "" is the default exchange: it routes by queue name */
+    bool to_default = q->dlx != NULL && q->dlx[0] == '\0';
+    exchange_t *dlx = q->dlx && !to_default ? keel__exchange_find(q->vhost, q->dlx, strlen(q->dlx)) : NULL;
+    if (dlx == NULL && !to_default) {
         keel__msg_unref(m);
         return;
     }
@@ -494,9 +496,17 @@ static void dead_letter(queue_t *q, keel__qentry_t *e, const char *reason)
             p.expiration = (keel_amqp_str_t){0};
             const char *rk = q->dlrk ? q->dlrk : m->rkey;
             size_t rkl = q->dlrk ? strlen(q->dlrk) : m->rkey_len;
-            out = keel__msg_rewrite(m, dlx->name, dlx->name_len, rk, rkl, &p);
-            if (out != NULL)
+            out = keel__msg_rewrite(m, q->dlx, strlen(q->dlx), rk, rkl, &p);
+            if (out != NULL && dlx != NULL) {
                 keel__route(dlx, rk, rkl, headers, &r);
+            } else if (out != NULL) {
+                queue_t *target = keel__queue_find(q->vhost, rk, rkl);
+                r.queues = target ? keel__malloc(sizeof(*r.queues)) : NULL;
+                if (r.queues != NULL) {
+                    r.queues[0] = target;
+                    r.len = r.cap = 1;
+                }
+            }
         }
     }
     for (size_t i = 0; out && i < r.len; i++) {

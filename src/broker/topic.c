@@ -3,8 +3,8 @@
  * are kept in a keel_map_t by word, plus two direct links for "*" and "#",
  * so matching a routing key of n words visits O(n) nodes in the common
  * case; '#' may consume any number of words, which the match explores
- * depth-first. Keys split on every '.', so "" is one empty word and "a."
- * two words, as in RabbitMQ.
+ * depth-first. Keys split on every '.', so "a." is two words ("a" and an
+ * empty one), while "" is no words at all, as in RabbitMQ.
  */
 #include <string.h>
 
@@ -86,6 +86,8 @@ static topic_node_t *walk(keel__topic_t *t, const char *key, size_t len, bool cr
             return NULL;
     }
     topic_node_t *n = t->root;
+    if (len == 0) /* "" is no words at all (RabbitMQ splits it to []) */
+        return n;
     size_t i = 0;
     for (;;) {
         const char *dot = memchr(key + i, '.', len - i);
@@ -229,5 +231,5 @@ int keel__topic_match(const keel__topic_t *t, const char *rkey, size_t len, keel
     if (t->root == NULL)
         return 0;
     match_t m = {rkey, len, cb, data};
-    return match(t->root, 0, &m);
+    return match(t->root, len == 0 ? SIZE_MAX : 0, &m);
 }
