@@ -105,6 +105,21 @@ int keel_broker_set_permissions(keel_broker_t *b, const char *vhost, const char 
                                 const char *read, char *why, size_t why_len);
 int keel_broker_clear_permissions(keel_broker_t *b, const char *vhost, const char *user, char *why, size_t why_len);
 
+/**
+ * The control socket the `keel` admin commands use for a broker on port:
+ * /tmp/keel-<uid>/keeld-<port>.sock. Returns 0 or KEEL_ERANGE.
+ */
+int keel_broker_control_path(uint16_t port, char *out, size_t size);
+
+/**
+ * Serves administration requests (one JSON object per line: {"cmd":
+ * "add_user", "args": [...], "vhost": "/"}) on a UNIX socket at path,
+ * created 0600 in a directory that must be the caller's own and private
+ * (it is created 0700 if missing). Returns 0, KEEL_EACCES for a directory
+ * others could use, or -errno from bind/listen.
+ */
+int keel_broker_control_listen(keel_broker_t *b, const char *path);
+
 /** What keel_broker_list() lists, as rabbitmqctl's list_* commands. */
 typedef enum {
     KEEL_BROKER_LIST_USERS,

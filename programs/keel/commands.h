@@ -13,4 +13,11 @@
 KEEL_COMMAND_MAP(KEEL_COMMAND_DECL_)
 #undef KEEL_COMMAND_DECL_
 
+#include <stdbool.h>
+
+/* rabbitmqctl's commands for keeld (add_user, list_queues, ...), handled
+ * by cmd_broker.c; argv[0] is the command's own name. */
+bool keel_cmd_is_admin(const char *name);
+int keel_cmd_admin(int argc, char **argv);
+
 #endif

@@ -22,6 +22,11 @@ static void usage(FILE *f)
     fprintf(f, "usage: keel COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  add_user, delete_user, change_password, set_user_tags, add_vhost, delete_vhost,\n"
+               "  set_permissions, clear_permissions, list_users, list_vhosts, list_permissions,\n"
+               "  list_queues, list_exchanges, list_bindings, list_connections, list_channels,\n"
+               "  list_consumers, status\n"
+               "             administer a running keeld, as rabbitmqctl (--port N selects the broker)\n");
     fprintf(f, "\n`keel COMMAND --help` describes one command.\n");
 }
 
@@ -47,6 +52,8 @@ int main(int argc, char **argv)
             return commands[i].run(argc - 1, argv + 1);
         }
     }
+    if (keel_cmd_is_admin(argv[1]))
+        return keel_cmd_admin(argc - 1, argv + 1);
     fprintf(stderr, "keel: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -70,6 +70,12 @@ int main(int argc, char **argv)
         keel_conf_free(conf);
         return 1;
     }
+    char control[512];
+    keel_broker_control_path(keel_broker_port(b), control, sizeof(control));
+    rc = keel_broker_control_listen(b, control);
+    if (rc != 0)
+        fprintf(stderr, "keeld: no control socket at %s (%s); `keel add_user` and friends will not reach this broker\n", control,
+                keel_strerror(rc));
     fprintf(stderr, "keeld: listening on %s:%u\n", opts.bind_host, keel_broker_port(b));
     uv_signal_init(loop, &sigint);
     uv_signal_init(loop, &sigterm);

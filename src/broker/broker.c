@@ -345,6 +345,10 @@ void keel_broker_close(keel_broker_t *b, keel_broker_close_cb cb, void *data)
         uv_close((uv_handle_t *)&b->listener, NULL);
         b->listening = false;
     }
+    if (b->control_open) {
+        uv_close((uv_handle_t *)&b->control, NULL);
+        b->control_open = false;
+    }
     while (!keel__list_empty(&b->conns)) {
         conn_t *c = keel_container_of(b->conns.next, conn_t, link);
         if (c->state == CONN_OPEN)

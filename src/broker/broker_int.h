@@ -283,6 +283,8 @@ struct keel_broker_s {
     char *data_dir;
     uv_tcp_t listener;
     bool listening;
+    uv_pipe_t control; /* control socket (control.c) */
+    bool control_open;
     keel_map_t vhosts; /* name -> vhost_t* */
     keel_map_t users;  /* name -> user_t* */
     keel__link_t conns;
