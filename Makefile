@@ -10,7 +10,7 @@ deps:
 	@scripts/deps.sh
 
 run: all
-	exec build/programs/keel conf show --watch
+	exec build/programs/keeld
 
 check: deps
 	@scripts/check.sh
