@@ -273,6 +273,7 @@ struct broker_conn_s {
     size_t n_channels;
     bool close_after_flush;
     bool closing_handle;
+    bool detached; /* no socket: tests and fuzzing feed bytes, output is dropped */
     uint32_t refs; /* libuv callbacks in flight */
 };
 
@@ -401,6 +402,13 @@ int keel__conn_error(conn_t *c, uint16_t code, uint32_t method_id, const char *f
 int keel__conn_send_method(conn_t *c, uint16_t channel, const keel_amqp_method_t *m);
 /** Queues method + content frames for output. */
 int keel__conn_send_content(conn_t *c, uint16_t channel, const keel_amqp_method_t *m, const keel__msg_t *msg);
+/**
+ * A connection without a socket, for tests and fuzzing: bytes go in with
+ * keel__conn_feed, output is counted and dropped. Free with keel__conn_close.
+ */
+conn_t *keel__conn_new_detached(keel_broker_t *b);
+/** Feeds bytes to a detached connection as if read from its socket. */
+void keel__conn_feed(conn_t *c, const uint8_t *data, size_t len);
 /** Writes whatever is queued (called at the end of each input batch). */
 void keel__conn_flush(conn_t *c);
 void keel__conn_close(conn_t *c);

@@ -125,6 +125,14 @@ void keel__conn_flush(conn_t *c)
     }
     if (c->write_pending || c->out.len == 0 || c->state == CONN_CLOSED)
         return;
+    if (c->detached) {
+        c->broker->tx_bytes += c->out.len;
+        keel_buf_reset(&c->out);
+        c->blocked_by_output = false;
+        if (c->close_after_flush)
+            keel__conn_close(c);
+        return;
+    }
     /* swap buffers: out becomes the write in flight, the old one refills */
     keel_buf_t tmp = c->writing;
     c->writing = c->out;
@@ -232,10 +240,10 @@ void keel__conn_close(conn_t *c)
         uv_timer_stop(&c->heartbeat_timer);
         uv_close((uv_handle_t *)&c->heartbeat_timer, on_handle_closed);
     }
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    keel_broker_t *b = c->broker;
-    if (b->closing && b->n_conns == 0 && b->close_cb == NULL)
-        return;
+    if (c->detached)
+        conn_unref(c); /* may free c */
+    else
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
 int keel__conn_error(conn_t *c, uint16_t code, uint32_t method_id, const char *fmt, ...)
@@ -633,6 +641,55 @@ static void process(conn_t *c)
     if (off > 0) {
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= off;
+    }
+}
+
+conn_t *keel__conn_new_detached(keel_broker_t *b)
+{
+    conn_t *c = keel__calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->broker = b;
+    c->refs = 1;
+    c->detached = true;
+    c->loopback = true;
+    c->id = ++b->next_conn_id;
+    keel_buf_init(&c->out);
+    keel_buf_init(&c->writing);
+    keel__list_init(&c->flush_link);
+    snprintf(c->peer, sizeof(c->peer), "detached:%llu", (unsigned long long)c->id);
+    c->state = CONN_HEADER;
+    keel__list_push(&b->conns, &c->link);
+    b->n_conns++;
+    return c;
+}
+
+void keel__conn_feed(conn_t *c, const uint8_t *data, size_t len)
+{
+    while (len > 0 && c->state != CONN_CLOSED) {
+        size_t room = c->in_cap - c->in_len;
+        if (room == 0) {
+            size_t cap = c->in_cap ? c->in_cap * 2 : READ_CHUNK;
+            uint8_t *p = keel__realloc(c->in, cap);
+            if (p == NULL)
+                return;
+            c->in = p;
+            c->in_cap = cap;
+            continue;
+        }
+        size_t n = len < room ? len : room;
+        memcpy(c->in + c->in_len, data, n);
+        c->in_len += n;
+        data += n;
+        len -= n;
+        c->refs++;
+        process(c);
+        if (c->state != CONN_CLOSED)
+            keel__conn_flush(c);
+        bool closed = c->state == CONN_CLOSED;
+        conn_unref(c);
+        if (closed)
+            return;
     }
 }
 
