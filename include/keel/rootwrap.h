@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "keel/core.h"
 
@@ -169,6 +170,85 @@ void keel_rootwrap_match_free(keel_rootwrap_match_t *m);
  * KEEL_ENOMEM, or KEEL_EINVAL for an ALLOWED match.
  */
 int keel_rootwrap_refusal_message(const keel_rootwrap_match_t *m, keel_buf_t *out);
+
+/**
+ * Appends the INFO line oslo.rootwrap logs before running an allowed
+ * command: "(LOGIN > USER) Executing ['/bin/cat', 'x'] (filter match =
+ * cat)". LOGIN is getlogin(), else $USER, $USERNAME or $LOGNAME from envp
+ * (NULL: the process environment), else None; USER names the real uid.
+ * Returns 0, KEEL_ENOMEM, or KEEL_EINVAL if the real uid has no name.
+ */
+int keel_rootwrap_executing_message(const keel_rootwrap_match_t *m, char *const *envp, keel_buf_t *out);
+
+/*
+ * Running an allowed command, as oslo.rootwrap's Popen does: argv[0] as
+ * the match gives it (searched in the child environment's PATH only if it
+ * has no "/", as Python's subprocess does), the match's environment or
+ * this process's, only descriptors 0-2 open, SIGPIPE and SIGXFSZ back to
+ * their defaults, and setuid() to run_as unless it is "root" (oslo.rootwrap
+ * changes the user only: group and supplementary groups stay the
+ * wrapper's). No shell is involved at any point.
+ */
+
+/**
+ * Starts the command. fds are the child's stdin, stdout and stderr (-1
+ * keeps this process's). Returns 0 and *pid (the caller waits for it);
+ * KEEL_ENOMEM; KEEL_EINVAL if run_as names no user; or -errno if the
+ * command could not be executed (nothing is left running). why gets the
+ * reason on failure.
+ */
+int keel_rootwrap_spawn(const keel_rootwrap_match_t *m, const int fds[3], pid_t *pid, keel_buf_t *why);
+
+/**
+ * Runs the command with this process's stdin, stdout and stderr and waits
+ * for it. While it runs, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and
+ * SIGUSR2 sent to this process with kill() are passed on to it (signals
+ * from the terminal already reach it through its process group). *status
+ * is what keel-rootwrap exits with: the command's exit status, or 128 + the
+ * signal that killed it. Returns 0 or as keel_rootwrap_spawn().
+ */
+int keel_rootwrap_run(const keel_rootwrap_match_t *m, int *status, keel_buf_t *why);
+
+/**
+ * Runs the command with pipes, as the daemon does: feeds it in[0..inlen)
+ * (in may be NULL: stdin is closed at once) and collects its stdout and
+ * stderr, appended to out and err. *returncode is subprocess's
+ * returncode: the exit status, or minus the signal that killed it.
+ * Returns 0 or as keel_rootwrap_spawn().
+ */
+int keel_rootwrap_capture(const keel_rootwrap_match_t *m, const void *in, size_t inlen, int *returncode, keel_buf_t *out,
+                          keel_buf_t *err, keel_buf_t *why);
+
+/**
+ * Lowers the soft RLIMIT_NOFILE to cfg->rlimit_nofile when it is higher,
+ * closing the descriptors at or above the new limit first, as
+ * oslo-rootwrap does at start-up. Returns 0 or, when Python would fail
+ * (a limit so low the listing's own descriptor is in the way, or one
+ * setrlimit() refuses), a negative error with why set.
+ */
+int keel_rootwrap_limit_files(const keel_rootwrap_config_t *cfg, keel_buf_t *why);
+
+/*
+ * Syslog as Python's logging.handlers.SysLogHandler writes it: one
+ * datagram (or, failing that, a stream write) per line to /dev/log,
+ * "<PRI>IDENT: MESSAGE\0" with PRI = facility * 8 + severity and no
+ * timestamp. Lines below cfg->syslog_level are dropped. When the socket is
+ * missing the line is dropped (Python prints a "Logging error" traceback).
+ */
+typedef struct keel_rootwrap_syslog_s keel_rootwrap_syslog_t;
+
+/**
+ * Prepares a logger; path is the socket (NULL: "/dev/log"), ident the
+ * program name (oslo-rootwrap uses the basename of argv[0]). Returns 0 and
+ * *out (release with keel_rootwrap_syslog_close) or KEEL_ENOMEM. Never
+ * fails because the socket is absent.
+ */
+int keel_rootwrap_syslog_open(keel_rootwrap_syslog_t **out, const char *path, const char *ident, const keel_rootwrap_config_t *cfg);
+
+/** Logs one line at a KEEL_ROOTWRAP_LOG_* level; a keel_rootwrap_log_fn with data = the logger. */
+void keel_rootwrap_syslog_log(void *logger, int level, const char *msg);
+
+void keel_rootwrap_syslog_close(keel_rootwrap_syslog_t *s);
 
 #ifdef __cplusplus
 }
