@@ -62,20 +62,20 @@ int keel_amqp_header_decode(const uint8_t *payload, size_t len, keel_amqp_header
     return 0;
 }
 
-int keel_amqp_header_write(uint8_t *dst, size_t cap, uint16_t channel, uint64_t body_size, const keel_amqp_properties_t *props,
-                           size_t *len)
+/* Measures a header frame's payload; 0 or KEEL_EINVAL. */
+static int measure(const keel_amqp_properties_t *props, size_t *n)
 {
-    size_t n;
-    int rc = keel__amqp_props_size(props, &n);
+    int rc = keel__amqp_props_size(props, n);
     if (rc != 0)
         return rc;
-    n += 12; /* class, weight, body size */
-    if (n > UINT32_MAX)
-        return KEEL_EINVAL;
-    *len = n + KEEL_AMQP_FRAME_OVERHEAD;
-    if (cap < *len)
-        return KEEL_ERANGE;
-    keel_amqp_frame_head(dst, KEEL_AMQP_FRAME_HEADER, channel, (uint32_t)n);
+    *n += 12; /* class, weight, body size */
+    return *n > UINT32_MAX ? KEEL_EINVAL : 0;
+}
+
+/* Writes a header frame whose payload measured n octets. */
+static void write_frame(uint8_t *dst, uint16_t channel, uint64_t body_size, const keel_amqp_properties_t *props, size_t n)
+{
+    keel__wr_head(dst, KEEL_AMQP_FRAME_HEADER, channel, (uint32_t)n);
     uint8_t *p = dst + KEEL_AMQP_FRAME_HEAD_SIZE;
     p = keel__wr_u16(p, KEEL_AMQP_CLASS_BASIC);
     p = keel__wr_u16(p, 0);
@@ -83,23 +83,37 @@ int keel_amqp_header_write(uint8_t *dst, size_t cap, uint16_t channel, uint64_t 
     p = keel__amqp_props_write(p, props);
     KEEL_ASSERT(p == dst + KEEL_AMQP_FRAME_HEAD_SIZE + n);
     *p = KEEL_AMQP_FRAME_END;
+}
+
+int keel_amqp_header_write(uint8_t *dst, size_t cap, uint16_t channel, uint64_t body_size, const keel_amqp_properties_t *props,
+                           size_t *len)
+{
+    size_t n;
+    int rc = measure(props, &n);
+    if (rc != 0)
+        return rc;
+    *len = n + KEEL_AMQP_FRAME_OVERHEAD;
+    if (cap < *len)
+        return KEEL_ERANGE;
+    write_frame(dst, channel, body_size, props, n);
     return 0;
 }
 
-/* Reserves and writes a header frame at the end of out. */
+/* Reserves room for a header frame and extra octets after it, and writes
+ * the header frame at the end of out. */
 static int header_append(keel_buf_t *out, uint16_t channel, uint64_t body_size, const keel_amqp_properties_t *props, size_t extra)
 {
-    size_t len;
-    int rc = keel_amqp_header_write(NULL, 0, channel, body_size, props, &len);
-    if (rc != KEEL_ERANGE)
-        return rc == 0 ? KEEL_EINVAL : rc;
+    size_t n;
+    int rc = measure(props, &n);
+    if (rc != 0)
+        return rc;
+    size_t len = n + KEEL_AMQP_FRAME_OVERHEAD;
     if (extra > SIZE_MAX - len)
         return KEEL_ENOMEM;
     rc = keel_buf_reserve(out, len + extra);
     if (rc != 0)
         return rc;
-    rc = keel_amqp_header_write((uint8_t *)out->base + out->len, out->cap - out->len, channel, body_size, props, &len);
-    KEEL_ASSERT(rc == 0);
+    write_frame((uint8_t *)out->base + out->len, channel, body_size, props, n);
     out->len += len;
     out->base[out->len] = '\0';
     return 0;
@@ -122,22 +136,21 @@ int keel_amqp_content_encode(keel_buf_t *out, uint16_t channel, uint32_t frame_m
     if (frames > (SIZE_MAX - len) / KEEL_AMQP_FRAME_OVERHEAD)
         return KEEL_ENOMEM;
     /* One reservation for the whole message: header, bodies and overheads. */
-    size_t mark = out->len;
     int rc = header_append(out, channel, len, props, len + frames * KEEL_AMQP_FRAME_OVERHEAD);
     if (rc != 0)
         return rc;
+    /* The reservation above covers every body frame: write them in place. */
     const uint8_t *p = body;
+    uint8_t *dst = (uint8_t *)out->base + out->len;
     for (size_t left = len; left > 0;) {
         size_t n = left < chunk ? left : chunk;
-        rc = keel_amqp_frame_encode(out, KEEL_AMQP_FRAME_BODY, channel, p, n);
-        if (rc != 0) {
-            /* Cannot happen after the reservation above; keep out whole anyway. */
-            out->len = mark;
-            out->base[mark] = '\0';
-            return rc;
-        }
+        keel__wr_head(dst, KEEL_AMQP_FRAME_BODY, channel, (uint32_t)n);
+        dst = keel__wr_bytes(dst + KEEL_AMQP_FRAME_HEAD_SIZE, p, n);
+        *dst++ = KEEL_AMQP_FRAME_END;
         p += n;
         left -= n;
     }
+    out->len = (size_t)((char *)dst - out->base);
+    out->base[out->len] = '\0';
     return 0;
 }

@@ -109,9 +109,7 @@ int keel_amqp_frame_parse(const uint8_t *buf, size_t len, uint32_t frame_max, ke
 
 void keel_amqp_frame_head(uint8_t *dst, uint8_t type, uint16_t channel, uint32_t size)
 {
-    dst = keel__wr_u8(dst, type);
-    dst = keel__wr_u16(dst, channel);
-    keel__wr_u32(dst, size);
+    keel__wr_head(dst, type, channel, size);
 }
 
 int keel_amqp_frame_encode(keel_buf_t *out, uint8_t type, uint16_t channel, const void *payload, size_t len)
@@ -122,7 +120,7 @@ int keel_amqp_frame_encode(keel_buf_t *out, uint8_t type, uint16_t channel, cons
     if (rc != 0)
         return rc;
     uint8_t *p = (uint8_t *)out->base + out->len;
-    keel_amqp_frame_head(p, type, channel, (uint32_t)len);
+    keel__wr_head(p, type, channel, (uint32_t)len);
     p = keel__wr_bytes(p + KEEL_AMQP_FRAME_HEAD_SIZE, payload, len);
     *p = KEEL_AMQP_FRAME_END;
     out->len += len + KEEL_AMQP_FRAME_OVERHEAD;

@@ -85,39 +85,47 @@ int keel_amqp_method_decode(const uint8_t *payload, size_t len, keel_amqp_method
     return KEEL_EPROTO;
 }
 
-int keel_amqp_method_write(uint8_t *dst, size_t cap, uint16_t channel, const keel_amqp_method_t *m, size_t *len)
+/* Measures m's payload; 0 or KEEL_EINVAL. */
+static int measure(const keel_amqp_method_t *m, size_t *n)
 {
-    size_t n;
-    int rc = keel__amqp_fields_size(m, &n);
-    if (rc != 0)
-        return rc;
-    if (n > UINT32_MAX)
-        return KEEL_EINVAL;
-    *len = n + KEEL_AMQP_FRAME_OVERHEAD;
-    if (cap < *len)
-        return KEEL_ERANGE;
-    keel_amqp_frame_head(dst, KEEL_AMQP_FRAME_METHOD, channel, (uint32_t)n);
+    int rc = keel__amqp_fields_size(m, n);
+    if (rc == 0 && *n > UINT32_MAX)
+        rc = KEEL_EINVAL;
+    return rc;
+}
+
+/* Writes the frame of a payload of n octets, measured already. */
+static void write_frame(uint8_t *dst, uint16_t channel, const keel_amqp_method_t *m, size_t n)
+{
+    keel__wr_head(dst, KEEL_AMQP_FRAME_METHOD, channel, (uint32_t)n);
     uint8_t *end = keel__amqp_fields_write(dst + KEEL_AMQP_FRAME_HEAD_SIZE, m);
     KEEL_ASSERT(end == dst + KEEL_AMQP_FRAME_HEAD_SIZE + n);
     *end = KEEL_AMQP_FRAME_END;
+}
+
+int keel_amqp_method_write(uint8_t *dst, size_t cap, uint16_t channel, const keel_amqp_method_t *m, size_t *len)
+{
+    size_t n;
+    int rc = measure(m, &n);
+    if (rc != 0)
+        return rc;
+    *len = n + KEEL_AMQP_FRAME_OVERHEAD;
+    if (cap < *len)
+        return KEEL_ERANGE;
+    write_frame(dst, channel, m, n);
     return 0;
 }
 
 int keel_amqp_method_encode(keel_buf_t *out, uint16_t channel, const keel_amqp_method_t *m)
 {
     size_t n;
-    int rc = keel__amqp_fields_size(m, &n);
+    int rc = measure(m, &n);
+    if (rc == 0)
+        rc = keel_buf_reserve(out, n + KEEL_AMQP_FRAME_OVERHEAD);
     if (rc != 0)
         return rc;
-    if (n > UINT32_MAX)
-        return KEEL_EINVAL;
-    rc = keel_buf_reserve(out, n + KEEL_AMQP_FRAME_OVERHEAD);
-    if (rc != 0)
-        return rc;
-    size_t len;
-    rc = keel_amqp_method_write((uint8_t *)out->base + out->len, out->cap - out->len, channel, m, &len);
-    KEEL_ASSERT(rc == 0);
-    out->len += len;
+    write_frame((uint8_t *)out->base + out->len, channel, m, n);
+    out->len += n + KEEL_AMQP_FRAME_OVERHEAD;
     out->base[out->len] = '\0';
     return 0;
 }

@@ -185,11 +185,12 @@ size_t keel_amqp_array_count(keel_amqp_array_t a)
 
 int keel_amqp_table_get(keel_amqp_table_t t, const char *key, keel_amqp_value_t *v)
 {
+    size_t klen = strlen(key);
     keel_amqp_iter_t it;
     keel_amqp_str_t k;
     keel_amqp_table_iter(&it, t);
     while (keel_amqp_iter_next(&it, &k, v)) {
-        if (keel_amqp_str_eq(k, key))
+        if (k.len == klen && (klen == 0 || memcmp(k.base, key, klen) == 0))
             return 0;
     }
     return KEEL_ENOENT;

@@ -209,6 +209,14 @@ static inline uint8_t *keel__wr_table(uint8_t *p, keel_amqp_table_t t)
     return keel__wr_bytes(keel__wr_u32(p, (uint32_t)t.len), t.base, t.len);
 }
 
+/* A frame head: type, channel, payload size. */
+static inline uint8_t *keel__wr_head(uint8_t *p, uint8_t type, uint16_t channel, uint32_t size)
+{
+    p = keel__wr_u8(p, type);
+    p = keel__wr_u16(p, channel);
+    return keel__wr_u32(p, size);
+}
+
 /*
  * Measures for encoders: each adds the variable part of a field's size (its
  * length prefix is counted with the fixed part) to *n and flags *bad when

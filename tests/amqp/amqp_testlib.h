@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "keel/amqp.h"
-#include "spec_gen.h"
+#include "../../src/amqp/spec_gen.h"
 
 /* Any member of the union: they all start where the method's fields do. */
 #define TL_FIELDS(m) ((char *)(m) + offsetof(keel_amqp_method_t, basic_publish))
