@@ -26,6 +26,13 @@ the setup), text and JSON, context or none, the debug suffix, exceptions,
 custom format strings, date formats, time zones, outputs, Unicode; then
 seeded random ones (KEEL_LOG_DIFF_SEED, KEEL_LOG_DIFF_CASES).
 
+A second set compares oslo.config's log_opt_values() (after oslo.log's
+register_options and setup) with keel_log_opt_values(), for a few config
+files over oslo.log's options and some test options of every type. keel
+has no config_dir/config_file/config_source options (oslo.config's own),
+so Python's three lines for them are left out, and the "command line
+args:" line differs by the probe's own first argument.
+
 Known, documented differences are not generated: a call without arguments
 whose format contains '%' (Python does not %-format it, printf does), and
 format strings keel rejects at setup where Python fails at each record
@@ -37,6 +44,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -498,6 +506,79 @@ def random_cases(rng, n):
     return cases
 
 
+# ---------------------------------------------------------------------------
+# log_opt_values
+
+def register_test_opts(conf):
+    conf.register_opts([cfg.StrOpt("connection", default="sqlite://", help="DB URL."),
+                        cfg.StrOpt("password", default="hunter2", secret=True),
+                        cfg.ListOpt("pool", default=["a", "b"]),
+                        cfg.FloatOpt("timeout", default=1.5),
+                        cfg.IntOpt("retries", default=3),
+                        cfg.DictOpt("mapping", default={"k": "v"})], group="db")
+    conf.register_opts([cfg.BoolOpt("enabled", default=True),
+                        cfg.MultiStrOpt("hosts"),
+                        cfg.StrOpt("token", secret=True)], group="api")
+
+
+OPT_VALUE_FILES = [
+    "",
+    "[DEFAULT]\ndebug = true\n",
+    "[DEFAULT]\nuse_json = true\ndefault_log_levels = a=DEBUG, b=ERROR\nlog_dir = {dir}\n"
+    "[db]\npassword = s3cret\npool = x,y,z\ntimeout = 2\nmapping = a:1,b:2\n[api]\nhosts = h1\nhosts = h2\n"
+    "token = t\nenabled = false\n",
+    "[DEFAULT]\nlogging_context_format_string = %%(message)s\ninstance_format = <%%(uuid)s>\n"
+    "syslog_log_facility = local3\nlog_rotation_type = interval\nrate_limit_burst = 7\n",
+    "[DEFAULT]\nlogging_default_format_string = [%(levelname)s] %(message)s\nlog_date_format =\n"
+    "[db]\nconnection = postgresql://u@h/d\n",
+]
+
+
+def opt_values_case(probe, work, i, text):
+    path = os.path.join(work, "ov-%d.conf" % i)
+    text = text.replace("{dir}", work)
+    with open(path, "w") as f:
+        f.write("[DEFAULT]\nuse_stderr = true\nlogging_default_format_string = %(name)s %(message)s\n")
+        f.write(text.replace("[DEFAULT]\n", "", 1) if text.startswith("[DEFAULT]\n") else text)
+    args = ["--config-file", path]
+    p = subprocess.run([probe, "--opt-values"] + args, capture_output=True, timeout=30)
+    keel = p.stderr.decode("utf-8", "surrogateescape")
+    conf = cfg.ConfigOpts()
+    olog.register_options(conf)
+    register_test_opts(conf)
+    conf(args, project="probe", default_config_files=[], default_config_dirs=[])
+    err = io.StringIO()
+    root = logging.getLogger()
+    reset_loggers()
+    with contextlib.redirect_stderr(err):
+        olog.setup(conf, "probe")
+        conf.log_opt_values(olog.getLogger("probe"), logging.INFO)
+        for h in list(root.handlers):
+            h.flush()
+            h.close()
+            root.removeHandler(h)
+    sys.excepthook = sys.__excepthook__
+    def normalize(text):
+        lines = []
+        for ln in text.split("\n"):
+            try:  # JSON lines: only the message is at stake here
+                ln = "probe " + json.loads(ln.replace(RESET, ""))["message"] + RESET
+            except ValueError:
+                pass
+            if "command line args: " in ln:
+                ln = "command line args: (masked)"
+            # oslo.config's own options, which keel does not have; keel's warnings about unsupported options.
+            if not (re.search(r"\bconfig_(dir|file|source) +=", ln) or ln.startswith("keel.log ")):
+                lines.append(ln)
+        return lines
+
+    oslo_lines, keel_lines = normalize(err.getvalue()), normalize(keel)
+    if p.returncode != 0 or keel_lines != oslo_lines:
+        return "log_opt_values differs (exit %d) at %s" % (
+            p.returncode, first_difference("\n".join(keel_lines), "\n".join(oslo_lines)))
+    return None
+
+
 def main():
     probe = sys.argv[1]
     verbose = "--verbose" in sys.argv
@@ -531,9 +612,15 @@ def main():
                 if disagreements <= 20 or verbose:
                     shown = json.dumps({kk: vv for kk, vv in c.items() if kk != "calls"}, ensure_ascii=False)
                     print("case %d %s\n  %s" % (i, shown[:400], problem))
+        for i, text in enumerate(OPT_VALUE_FILES):
+            problem = opt_values_case(probe, work, i, text)
+            if problem:
+                disagreements += 1
+                print("opt_values case %d %r\n  %s" % (i, text[:200], problem))
+        ncases = len(cases) + len(OPT_VALUE_FILES)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("SUMMARY: log format differential: %d cases, %d disagreements (seed %d)" % (len(cases), disagreements, SEED))
+    print("SUMMARY: log format differential: %d cases, %d disagreements (seed %d)" % (ncases, disagreements, SEED))
     return 1 if disagreements else 0
 
 

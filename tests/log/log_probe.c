@@ -14,6 +14,12 @@
  *
  * printf arguments cannot be built at run time, so calls are dispatched on
  * their argument signature ("s" string, "d" int, "f" double), up to three.
+ *
+ *     log_probe --opt-values [ARGS...]
+ *
+ * registers oslo.log's options and a few test options (the same the harness
+ * registers in oslo.config), parses ARGS with keel_conf, sets logging up
+ * with keel_log_setup() and runs keel_log_opt_values() at INFO.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -21,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "keel/conf.h"
 #include "keel/log.h"
 #include "log_int.h"
 
@@ -94,8 +101,52 @@ static int dispatch(const call_t *c, const char *sig, const char **sv, const int
     return -1;
 }
 
+/* The options tests/interop/log_format_diff.py registers in oslo.config too. */
+static const keel_conf_opt_t db_opts[] = {
+    {.name = "connection", .type = KEEL_CONF_STRING, .default_value = "sqlite://", .help = "DB URL."},
+    {.name = "password", .type = KEEL_CONF_STRING, .default_value = "hunter2", .flags = KEEL_CONF_SECRET},
+    {.name = "pool", .type = KEEL_CONF_LIST, .default_value = "a,b"},
+    {.name = "timeout", .type = KEEL_CONF_FLOAT, .default_value = "1.5"},
+    {.name = "retries", .type = KEEL_CONF_INT, .default_value = "3"},
+    {.name = "mapping", .type = KEEL_CONF_DICT, .default_value = "k:v"},
+};
+static const keel_conf_opt_t api_opts[] = {
+    {.name = "enabled", .type = KEEL_CONF_BOOL, .default_value = "true"},
+    {.name = "hosts", .type = KEEL_CONF_MULTI},
+    {.name = "token", .type = KEEL_CONF_STRING, .flags = KEEL_CONF_SECRET},
+};
+
+static int opt_values(int argc, char **argv)
+{
+    static const char *const none[] = {NULL};
+    keel_conf_setup_t setup = {.prog = "log_probe", .default_config_files = none, .default_config_dirs = none, .no_env = true};
+    keel_conf_t *conf;
+    if (keel_conf_new(&conf) != 0)
+        return 2;
+    int status = 2;
+    if (keel_log_register_opts(conf) != 0 || keel_conf_register_opts(conf, "db", db_opts, 6) != 0 ||
+        keel_conf_register_opts(conf, "api", api_opts, 3) != 0)
+        goto out;
+    if (keel_conf_parse(conf, argc, argv, &setup) != 0) {
+        fprintf(stderr, "log_probe: %s\n", keel_conf_error(conf));
+        goto out;
+    }
+    if (keel_log_setup(conf, "probe") != 0) {
+        fprintf(stderr, "log_probe: %s\n", keel_log_error());
+        goto out;
+    }
+    keel_log_opt_values(conf, keel_log_get("probe"), KEEL_LOG_LEVEL_INFO);
+    status = 0;
+out:
+    keel_conf_free(conf);
+    keel_log_shutdown();
+    return status;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "--opt-values") == 0)
+        return opt_values(argc - 1, argv + 1);
     if (argc != 2) {
         fprintf(stderr, "usage: log_probe CASE.json\n");
         return 2;
