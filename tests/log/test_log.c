@@ -498,6 +498,45 @@ static void test_concurrent_writers_write_whole_lines_with_their_context(void **
         assert_int_equal(count[k], LINES);
 }
 
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    int n = 0;
+    char line[1024];
+    while (fgets(line, sizeof(line), f)) {
+        assert_non_null(strstr(line, " end\n"));
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_reconfigure_while_logging_loses_and_splits_no_line(void **state)
+{
+    unlink(path_of("swap-a.log"));
+    unlink(path_of("swap-b.log"));
+    keel_log_config_t cfg[2] = {{.logging_context_format_string = "%(message)s", .log_file = path_of("swap-a.log")},
+                                {.logging_context_format_string = "%(message)s", .log_file = path_of("swap-b.log")}};
+    assert_int_equal(keel_log_configure(&cfg[0]), 0);
+    writer_t w[WRITERS];
+    pthread_t t[WRITERS];
+    for (int k = 0; k < WRITERS; k++) {
+        w[k].id = k;
+        snprintf(w[k].rid, sizeof(w[k].rid), "req-%d", k);
+        assert_int_equal(pthread_create(&t[k], NULL, writer, &w[k]), 0);
+    }
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(keel_log_configure(&cfg[i % 2]), 0);
+        if (i % 50 == 0)
+            assert_int_equal(keel_log_reopen(), 0);
+    }
+    for (int k = 0; k < WRITERS; k++)
+        pthread_join(t[k], NULL);
+    assert_int_equal(count_lines(path_of("swap-a.log")) + count_lines(path_of("swap-b.log")), WRITERS * LINES);
+}
+
 /* ---- memory ---- */
 
 static void test_enabled_call_does_not_allocate_once_warm(void **state)
@@ -567,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_log_dir_path_rules),
         cmocka_unit_test(test_reopen_follows_rotation),
         cmocka_unit_test(test_concurrent_writers_write_whole_lines_with_their_context),
+        cmocka_unit_test(test_reconfigure_while_logging_loses_and_splits_no_line),
         cmocka_unit_test(test_enabled_call_does_not_allocate_once_warm),
         cmocka_unit_test(test_configure_fails_cleanly_when_memory_runs_out),
     };
