@@ -338,11 +338,6 @@ static json_t *traceback_list(const char *tb)
     return arr;
 }
 
-static int dump_cb(const char *buffer, size_t size, void *data)
-{
-    return keel_buf_append(data, buffer, size) == 0 ? 0 : -1;
-}
-
 int keel__log_json(const keel__log_record_t *r, const char *hostname, va_list args, keel_buf_t *out)
 {
     json_t *o = json_object();
@@ -389,8 +384,20 @@ int keel__log_json(const keel__log_record_t *r, const char *hostname, va_list ar
         if (fields[k].value == NULL || json_object_set_new(o, fields[k].key, fields[k].value) != 0)
             rc = KEEL_ENOMEM;
     }
-    if (rc == 0 && json_dump_callback(o, dump_cb, out, JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17)) != 0)
-        rc = KEEL_ENOMEM;
+    /* Straight into out's storage: jansson's callback is called per fragment, too often to be cheap. */
+    const size_t flags = JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17);
+    if (rc == 0 && (rc = keel_buf_reserve(out, 1024)) == 0) {
+        size_t room = out->cap - out->len - 1;
+        size_t n = json_dumpb(o, out->base + out->len, room, flags);
+        if (n == 0)
+            rc = KEEL_ENOMEM;
+        else if (n > room && (rc = keel_buf_reserve(out, n)) == 0)
+            n = json_dumpb(o, out->base + out->len, n, flags);
+        if (rc == 0) {
+            out->len += n;
+            out->base[out->len] = '\0';
+        }
+    }
     json_decref(o);
     return rc;
 }
