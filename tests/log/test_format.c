@@ -82,8 +82,8 @@ static int compile_error(const char *fmt, keel__log_ns_t ns, char *err, size_t l
 static void test_fmt_compile_accepts_oslo_defaults(void **state)
 {
     const char *defaults[] = {
-        "%(asctime)s.%(msecs)03d %(process)d %(levelname)s %(name)s [%(global_request_id)s %(request_id)s "
-        "%(user_identity)s] %(instance)s%(message)s",
+        ("%(asctime)s.%(msecs)03d %(process)d %(levelname)s %(name)s [%(global_request_id)s %(request_id)s "
+         "%(user_identity)s] %(instance)s%(message)s"),
         "%(asctime)s.%(msecs)03d %(process)d %(levelname)s %(name)s [-] %(instance)s%(message)s",
         "%(funcName)s %(pathname)s:%(lineno)d",
         "%(asctime)s.%(msecs)03d %(process)d ERROR %(name)s %(instance)s",
