@@ -40,29 +40,29 @@
 #define DEFAULT_USER_IDENTITY "%(user)s %(project)s %(domain)s %(system_scope)s %(user_domain)s %(project_domain)s"
 #define DEFAULT_INSTANCE_FORMAT "[instance: %(uuid)s] "
 
-const char *const keel__log_default_levels[] = {"amqp=WARN",
-                                                "amqplib=WARN",
-                                                "boto=WARN",
-                                                "qpid=WARN",
-                                                "sqlalchemy=WARN",
-                                                "suds=INFO",
-                                                "oslo.messaging=INFO",
-                                                "oslo_messaging=INFO",
-                                                "iso8601=WARN",
-                                                "requests.packages.urllib3.connectionpool=WARN",
-                                                "urllib3.connectionpool=WARN",
-                                                "websocket=WARN",
-                                                "requests.packages.urllib3.util.retry=WARN",
-                                                "urllib3.util.retry=WARN",
-                                                "keystonemiddleware=WARN",
-                                                "routes.middleware=WARN",
-                                                "stevedore=WARN",
-                                                "taskflow=WARN",
-                                                "keystoneauth=WARN",
-                                                "oslo.cache=INFO",
-                                                "oslo_policy=INFO",
-                                                "dogpile.core.dogpile=INFO",
-                                                NULL};
+static const char *const default_levels[] = {"amqp=WARN",
+                                             "amqplib=WARN",
+                                             "boto=WARN",
+                                             "qpid=WARN",
+                                             "sqlalchemy=WARN",
+                                             "suds=INFO",
+                                             "oslo.messaging=INFO",
+                                             "oslo_messaging=INFO",
+                                             "iso8601=WARN",
+                                             "requests.packages.urllib3.connectionpool=WARN",
+                                             "urllib3.connectionpool=WARN",
+                                             "websocket=WARN",
+                                             "requests.packages.urllib3.util.retry=WARN",
+                                             "urllib3.util.retry=WARN",
+                                             "keystonemiddleware=WARN",
+                                             "routes.middleware=WARN",
+                                             "stevedore=WARN",
+                                             "taskflow=WARN",
+                                             "keystoneauth=WARN",
+                                             "oslo.cache=INFO",
+                                             "oslo_policy=INFO",
+                                             "dogpile.core.dogpile=INFO",
+                                             NULL};
 
 /* ---- loggers and levels ---- */
 
@@ -656,7 +656,7 @@ int keel_log_configure(const keel_log_config_t *cfg)
     int rc = cfg_build(in, &c);
     if (rc != 0)
         return rc;
-    rc = parse_levels(in->default_log_levels ? in->default_log_levels : keel__log_default_levels, &pairs, &npairs);
+    rc = parse_levels(in->default_log_levels ? in->default_log_levels : default_levels, &pairs, &npairs);
     if (rc != 0)
         goto fail_levels;
     if (c->file_path && (fd = open_log_file(c->file_path)) < 0) {
