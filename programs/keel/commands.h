@@ -7,7 +7,9 @@
 
 /* Each entry point gets argv with argv[0] = "keel <name>" and returns the
  * process exit status. */
-#define KEEL_COMMAND_MAP(XX) XX(conf, "configuration: dump, sample, validate, show (oslo.config)")
+#define KEEL_COMMAND_MAP(XX)                                                                                                   \
+    XX(conf, "configuration: dump, sample, validate, show (oslo.config)")                                                      \
+    XX(policy, "policy rules: check, explain, lint, convert, sample (oslo.policy)")
 
 #define KEEL_COMMAND_DECL_(name, help) int keel_cmd_##name(int argc, char **argv);
 KEEL_COMMAND_MAP(KEEL_COMMAND_DECL_)

@@ -1,0 +1,428 @@
+/*
+ * cmd_policy.c — `keel policy`: the policy module from the command line.
+ *
+ *   keel policy check --policy FILE --access TOKEN.json [--target T.json] [--rule R] [--is_admin]
+ *   keel policy check --policy FILE --batch
+ *   keel policy explain --policy FILE --rule R [--access TOKEN.json | --credentials C.json] [--target T.json]
+ *   keel policy lint --policy FILE [--defaults D.yaml ...]
+ *   keel policy convert --policy-file F.json [--defaults D.yaml ...] [--output-file OUT]
+ *   keel policy sample --defaults D.yaml ... [--output-file OUT] [--exclude-deprecated]
+ *
+ * `check` without --batch is oslopolicy-checker: the access file is a
+ * Keystone token ({"token": {...}}) turned into credentials the way the
+ * checker does, and every rule whose name has a ':' (or just --rule) is
+ * called directly, printing "passed: NAME" or "failed: NAME". With --batch
+ * it reads JSON lines {"rule", "target", "credentials"} and prints one
+ * {"allowed": true|false} per line, deciding as Enforcer.enforce() does;
+ * a request oslo.policy would raise on adds "error". Defaults files (for
+ * lint, convert and sample) describe rules registered in code as data:
+ * {"namespace": N, "rules": [{"name", "check_str", "description",
+ * "operations", "scope_types", "deprecated_rule", ...}]}.
+ */
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "keel/policy.h"
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("keel policy: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 2;
+}
+
+/* ---- arguments --------------------------------------------------------- */
+
+typedef struct {
+    const char *name; /* "--policy" */
+    bool flag;
+    bool multi;
+    const char *value;
+    bool set;
+    const char *values[32];
+    size_t nvalues;
+} arg_t;
+
+/* Accepts --name VALUE and --name=VALUE; returns 0 or prints usage error. */
+static int parse_args(int argc, char **argv, arg_t *args, size_t nargs)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *eq = strchr(a, '=');
+        size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+        arg_t *hit = NULL;
+        for (size_t k = 0; k < nargs; k++)
+            if (strlen(args[k].name) == nl && strncmp(args[k].name, a, nl) == 0)
+                hit = &args[k];
+        if (hit == NULL)
+            return fail("%s: unknown argument %s", argv[0], a);
+        hit->set = true;
+        if (hit->flag) {
+            if (eq)
+                return fail("%s: %s takes no value", argv[0], hit->name);
+            continue;
+        }
+        const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (v == NULL)
+            return fail("%s: %s needs a value", argv[0], hit->name);
+        if (hit->multi) {
+            if (hit->nvalues == sizeof(hit->values) / sizeof(hit->values[0]))
+                return fail("%s: too many %s", argv[0], hit->name);
+            hit->values[hit->nvalues++] = v;
+        }
+        hit->value = v;
+    }
+    return 0;
+}
+
+static json_t *load_json_file(const char *path)
+{
+    json_error_t err;
+    json_t *j = json_load_file(path, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    if (j == NULL)
+        fail("%s:%d: %s", path, err.line, err.text);
+    return j;
+}
+
+static keel_policy_enforcer_t *open_policy(const char *path, const char *default_rule)
+{
+    keel_policy_opts_t o;
+    static const char *const no_dirs[] = {NULL};
+    keel_policy_opts_init(&o);
+    o.policy_file = path;
+    o.policy_dirs = no_dirs;
+    if (default_rule)
+        o.policy_default_rule = default_rule;
+    keel_policy_enforcer_t *e;
+    if (keel_policy_enforcer_new(&e, &o) != 0) {
+        fail("out of memory");
+        return NULL;
+    }
+    int rc = keel_policy_load_rules(e, true);
+    if (rc != 0) {
+        const char *msg = keel_policy_last_error(e);
+        fail("%s: %s", path, msg[0] ? msg : keel_strerror(rc));
+        keel_policy_enforcer_free(e);
+        return NULL;
+    }
+    if (keel_policy_rule_count(e) == 0 && access(path, R_OK) != 0) {
+        fail("%s: %s", path, keel_strerror(KEEL_ENOENT));
+        keel_policy_enforcer_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* Python truthiness of a JSON value. */
+static bool truthy(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        return json_object_size(v) > 0;
+    case JSON_ARRAY:
+        return json_array_size(v) > 0;
+    case JSON_STRING:
+        return json_string_length(v) > 0;
+    case JSON_INTEGER:
+        return json_integer_value(v) != 0;
+    case JSON_REAL:
+        return json_real_value(v) != 0;
+    case JSON_TRUE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* shell.tool(): a Keystone token as the checker turns it into credentials. */
+static json_t *token_to_creds(const json_t *access, bool is_admin)
+{
+    json_t *tok = json_object_get(access, "token");
+    if (!json_is_object(tok)) {
+        fail("the access file has no \"token\" object");
+        return NULL;
+    }
+    json_t *c = json_deep_copy(tok);
+    json_t *roles = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(tok, "roles"), i, r)
+    {
+        json_t *nm = json_object_get(r, "name");
+        json_array_append(roles, nm ? nm : json_null());
+    }
+    json_object_set_new(c, "roles", roles);
+    json_t *user = json_object_get(tok, "user");
+    json_t *uid = json_object_get(user, "id");
+    if (uid == NULL) {
+        json_decref(c);
+        fail("the token has no user id");
+        return NULL;
+    }
+    json_object_set(c, "user_id", uid);
+    json_t *project = json_object_get(tok, "project");
+    if (project && truthy(project)) {
+        json_t *pid = json_object_get(project, "id");
+        if (pid == NULL) {
+            json_decref(c);
+            fail("the token's project has no id");
+            return NULL;
+        }
+        json_object_set(c, "project_id", pid);
+    }
+    json_t *sys = json_object_get(tok, "system");
+    if (sys && truthy(sys))
+        json_object_set_new(c, "system_scope", json_string("all"));
+    json_object_set_new(c, "is_admin", json_boolean(is_admin));
+    return c;
+}
+
+/* shell.flatten(): nested objects become dotted keys. */
+static void flatten_into(json_t *out, const json_t *d, const char *prefix)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)d, k, v)
+    {
+        char key[1024];
+        snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", k);
+        if (json_is_object(v))
+            flatten_into(out, v, key);
+        else
+            json_object_set(out, key, v);
+    }
+}
+
+static json_t *checker_target(const char *path, const json_t *creds)
+{
+    json_t *t = json_object();
+    if (path) {
+        json_t *raw = load_json_file(path);
+        if (raw == NULL) {
+            json_decref(t);
+            return NULL;
+        }
+        if (json_is_object(raw))
+            flatten_into(t, raw, "");
+        json_decref(raw);
+    } else {
+        json_object_set(t, "user_id", json_object_get(creds, "user_id"));
+        json_t *p = json_object_get(creds, "project_id");
+        if (p)
+            json_object_set(t, "project_id", p);
+    }
+    return t;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void try_rule(keel_policy_enforcer_t *e, const char *name, const json_t *target, const json_t *creds)
+{
+    keel_policy_result_t res = {0};
+    int rc = keel_policy_check(e, name, target, creds, &res);
+    if (rc == 0)
+        printf("passed: %s\n", name);
+    else if (rc == KEEL_EACCES)
+        printf("failed: %s\n", name);
+    else {
+        keel_buf_t s;
+        keel_buf_init(&s);
+        const keel_policy_rule_t *r = keel_policy_get_rule(e, name);
+        if (r)
+            keel_policy_rule_str(r, &s);
+        printf("%s\nexception: %s\n", res.message, s.base ? s.base : name);
+        keel_buf_free(&s);
+    }
+}
+
+/* ---- check ------------------------------------------------------------- */
+
+static int emit(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (s == NULL)
+        return fail("out of memory");
+    fputs(s, stdout);
+    fputc('\n', stdout);
+    free(s);
+    return 0;
+}
+
+static int batch(keel_policy_enforcer_t *e)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) >= 0) {
+        if (n == 0 || (n == 1 && line[0] == '\n'))
+            continue;
+        json_error_t jerr;
+        json_t *req = json_loadb(line, (size_t)n, JSON_ALLOW_NUL, &jerr);
+        json_t *out = json_object();
+        const char *rule = req ? json_string_value(json_object_get(req, "rule")) : NULL;
+        json_t *target = req ? json_object_get(req, "target") : NULL;
+        json_t *creds = req ? json_object_get(req, "credentials") : NULL;
+        if (rule == NULL || !json_is_object(target) || !json_is_object(creds)) {
+            json_object_set_new(out, "allowed", json_false());
+            json_object_set_new(out, "error", json_string(req ? "a request needs rule, target and credentials" : jerr.text));
+        } else {
+            keel_policy_result_t res = {0};
+            int rc = keel_policy_enforce(e, rule, target, creds, &res);
+            json_object_set_new(out, "allowed", json_boolean(rc == 0));
+            if (rc != 0 && rc != KEEL_EACCES)
+                json_object_set_new(out, "error", json_string(res.message[0] ? res.message : keel_strerror(rc)));
+        }
+        json_decref(req);
+        if (emit(out) != 0)
+            break;
+    }
+    free(line);
+    fflush(stdout);
+    return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    arg_t a[] = {{.name = "--policy"},
+                 {.name = "--access"},
+                 {.name = "--target"},
+                 {.name = "--rule"},
+                 {.name = "--is_admin", .flag = true},
+                 {.name = "--batch", .flag = true},
+                 {.name = "--enforcer_config"}};
+    if (parse_args(argc, argv, a, sizeof(a) / sizeof(a[0])) != 0)
+        return 2;
+    if (!a[0].set)
+        return fail("check: --policy is required");
+    keel_policy_enforcer_t *e = open_policy(a[0].value, "default");
+    if (e == NULL)
+        return 1;
+    int status = 0;
+    if (a[5].set) {
+        status = batch(e);
+        keel_policy_enforcer_free(e);
+        return status;
+    }
+    if (!a[1].set) {
+        keel_policy_enforcer_free(e);
+        return fail("check: --access is required (or --batch)");
+    }
+    json_t *access = load_json_file(a[1].value);
+    json_t *creds = access ? token_to_creds(access, a[4].set) : NULL;
+    json_t *target = creds ? checker_target(a[2].value, creds) : NULL;
+    if (target == NULL) {
+        status = 1;
+    } else if (a[3].set) {
+        try_rule(e, a[3].value, target, creds);
+    } else {
+        size_t n = keel_policy_rule_count(e), m = 0;
+        const char **names = calloc(n ? n : 1, sizeof(char *));
+        for (size_t i = 0; names && i < n; i++)
+            if (strchr(keel_policy_rule_name(e, i), ':'))
+                names[m++] = keel_policy_rule_name(e, i);
+        if (names)
+            qsort(names, m, sizeof(char *), name_cmp);
+        for (size_t i = 0; names && i < m; i++)
+            try_rule(e, names[i], target, creds);
+        free(names);
+    }
+    json_decref(target);
+    json_decref(creds);
+    json_decref(access);
+    keel_policy_enforcer_free(e);
+    return status;
+}
+
+/* ---- explain ----------------------------------------------------------- */
+
+static int cmd_explain(int argc, char **argv)
+{
+    arg_t a[] = {{.name = "--policy"}, {.name = "--rule"}, {.name = "--access"}, {.name = "--credentials"}, {.name = "--target"}};
+    if (parse_args(argc, argv, a, sizeof(a) / sizeof(a[0])) != 0)
+        return 2;
+    if (!a[0].set || !a[1].set || (!a[2].set && !a[3].set))
+        return fail("explain: --policy, --rule and --access or --credentials are required");
+    keel_policy_enforcer_t *e = open_policy(a[0].value, NULL);
+    if (e == NULL)
+        return 1;
+    json_t *creds = NULL, *target = NULL;
+    if (a[2].set) {
+        json_t *access = load_json_file(a[2].value);
+        creds = access ? token_to_creds(access, false) : NULL;
+        json_decref(access);
+    } else {
+        creds = load_json_file(a[3].value);
+    }
+    if (creds && a[4].set)
+        target = load_json_file(a[4].value);
+    else if (creds)
+        target = json_object();
+    int status = 1;
+    if (creds && target) {
+        keel_buf_t tr;
+        keel_buf_init(&tr);
+        keel_policy_result_t res = {.trace = &tr};
+        int rc = keel_policy_enforce(e, a[1].value, target, creds, &res);
+        fputs(tr.base ? tr.base : "", stdout);
+        if (rc == 0)
+            printf("allowed\n");
+        else if (rc == KEEL_EACCES)
+            printf("denied: %s\n", res.message);
+        else
+            printf("error: %s\n", res.message[0] ? res.message : keel_strerror(rc));
+        keel_buf_free(&tr);
+        status = rc == 0 ? 0 : rc == KEEL_EACCES ? 1 : 2;
+    }
+    json_decref(creds);
+    json_decref(target);
+    keel_policy_enforcer_free(e);
+    return status;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fputs("usage: keel policy COMMAND [OPTIONS]\n\n"
+          "commands:\n"
+          "  check    decide rules for a token (oslopolicy-checker), or --batch JSON lines\n"
+          "  explain  show the decision trace of one rule\n",
+          f);
+}
+
+int keel_cmd_policy(int argc, char **argv)
+{
+    if (argc < 2 || argv[1] == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    char name[64];
+    snprintf(name, sizeof(name), "keel policy %s", sub);
+    argv[1] = name;
+    if (strcmp(sub, "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
+    if (strcmp(sub, "explain") == 0)
+        return cmd_explain(argc - 1, argv + 1);
+    fprintf(stderr, "keel policy: unknown command '%s'\n", sub);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,1161 @@
+/*
+ * pyobj.c — CPython 3.11's text operations that oslo.policy's decisions
+ * depend on: UTF-8 walking, the Unicode properties of str methods,
+ * str.lower(), repr() of str/bytes/float/complex, str()/repr() of JSON
+ * values, and printf-style `fmt % mapping` (PyUnicode_Format).
+ *
+ * Design: the formatter is compiled once per rule into a list of steps
+ * (literal, key lookup, conversion, static error) in the order CPython
+ * performs them, because the order decides the outcome — a KeyError on an
+ * earlier key makes a check False even if a later directive is malformed,
+ * while a malformed directive before it makes the check raise.
+ */
+#include "pyobj.h"
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyunicode_tables.h"
+
+/* ---- small buffers ---------------------------------------------------- */
+
+void keel__pol_sbuf_init(keel__pol_sbuf_t *b, char *storage, size_t cap)
+{
+    b->base = storage;
+    b->len = 0;
+    b->cap = storage ? cap : 0;
+    b->heap = false;
+}
+
+void keel__pol_sbuf_free(keel__pol_sbuf_t *b)
+{
+    if (b->heap)
+        keel__free(b->base);
+    b->base = NULL;
+    b->len = b->cap = 0;
+    b->heap = false;
+}
+
+int keel__pol_sbuf_reserve(keel__pol_sbuf_t *b, size_t extra)
+{
+    if (extra > SIZE_MAX / 2 - b->len)
+        return KEEL_ENOMEM;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap * 2 : 64;
+    while (cap < need)
+        cap *= 2;
+    char *p;
+    if (b->heap) {
+        p = keel__realloc(b->base, cap);
+        if (p == NULL)
+            return KEEL_ENOMEM;
+    } else {
+        p = keel__malloc(cap);
+        if (p == NULL)
+            return KEEL_ENOMEM;
+        if (b->len)
+            memcpy(p, b->base, b->len);
+    }
+    b->base = p;
+    b->cap = cap;
+    b->heap = true;
+    return 0;
+}
+
+int keel__pol_sbuf_append(keel__pol_sbuf_t *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (keel__pol_sbuf_reserve(b, n) != 0)
+        return KEEL_ENOMEM;
+    memcpy(b->base + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+int keel__pol_sbuf_putc(keel__pol_sbuf_t *b, char c)
+{
+    return keel__pol_sbuf_append(b, &c, 1);
+}
+
+int keel__pol_sbuf_fill(keel__pol_sbuf_t *b, char c, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (keel__pol_sbuf_reserve(b, n) != 0)
+        return KEEL_ENOMEM;
+    memset(b->base + b->len, c, n);
+    b->len += n;
+    return 0;
+}
+
+int keel__pol_sbuf_put_cp(keel__pol_sbuf_t *b, uint32_t cp)
+{
+    char u[4];
+    size_t n;
+    if (cp >= 0xDC80 && cp <= 0xDCFF) {
+        /* A byte that was not UTF-8 on the way in goes out unchanged. */
+        u[0] = (char)(cp - 0xDC00);
+        n = 1;
+    } else if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return keel__pol_sbuf_append(b, u, n);
+}
+
+const char *keel__pol_sbuf_cstr(keel__pol_sbuf_t *b)
+{
+    if (keel__pol_sbuf_reserve(b, 0) != 0)
+        return NULL;
+    b->base[b->len] = '\0';
+    return b->base;
+}
+
+/* ---- UTF-8 ------------------------------------------------------------ */
+
+uint32_t keel__pol_utf8_next(const char *s, size_t len, size_t *i)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t p = *i;
+    unsigned c = u[p];
+    if (c < 0x80) {
+        *i = p + 1;
+        return c;
+    }
+    size_t n;
+    uint32_t cp, min;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 1;
+        cp = c & 0x1F;
+        min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 2;
+        cp = c & 0x0F;
+        min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 3;
+        cp = c & 0x07;
+        min = 0x10000;
+    } else {
+        goto bad;
+    }
+    if (len - p <= n)
+        goto bad;
+    for (size_t k = 1; k <= n; k++) {
+        unsigned cc = u[p + k];
+        if ((cc & 0xC0) != 0x80)
+            goto bad;
+        cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF)
+        goto bad;
+    *i = p + n + 1;
+    return cp;
+bad:
+    *i = p + 1;
+    return 0xDC00 + c;
+}
+
+size_t keel__pol_utf8_count(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        if ((unsigned char)s[i] < 0x80)
+            i++;
+        else
+            keel__pol_utf8_next(s, len, &i);
+        n++;
+    }
+    return n;
+}
+
+size_t keel__pol_utf8_offset(const char *s, size_t len, size_t n)
+{
+    size_t i = 0;
+    while (n > 0 && i < len) {
+        if ((unsigned char)s[i] < 0x80)
+            i++;
+        else
+            keel__pol_utf8_next(s, len, &i);
+        n--;
+    }
+    return i;
+}
+
+/* ---- Unicode properties ----------------------------------------------- */
+
+static bool in_ranges(const struct keel__pol_range *r, size_t n, uint32_t c)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c < r[mid].lo)
+            hi = mid;
+        else if (c > r[mid].hi)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
+#define IN_TABLE(t, c) in_ranges((t), sizeof(t) / sizeof((t)[0]), (c))
+
+bool keel__pol_isspace(uint32_t c)
+{
+    if (c < 0x80)
+        return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
+    return IN_TABLE(py_space, c);
+}
+
+bool keel__pol_isprintable(uint32_t c)
+{
+    if (c < 0x80)
+        return c >= 0x20 && c < 0x7F;
+    if (c >= 0xD800 && c <= 0xDFFF)
+        return false;
+    return IN_TABLE(py_printable, c);
+}
+
+bool keel__pol_is_id_start(uint32_t c)
+{
+    if (c < 0x80)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    return IN_TABLE(py_xid_start, c);
+}
+
+bool keel__pol_is_id_continue(uint32_t c)
+{
+    if (c < 0x80)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    return IN_TABLE(py_xid_continue, c);
+}
+
+bool keel__pol_isalnum(uint32_t c)
+{
+    if (c < 0x80)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    return IN_TABLE(py_alnum, c);
+}
+
+bool keel__pol_isdecimal(uint32_t c)
+{
+    if (c < 0x80)
+        return c >= '0' && c <= '9';
+    return IN_TABLE(py_decimal, c);
+}
+
+static bool is_cased(uint32_t c)
+{
+    if (c == 0x3A3)
+        return true;
+    if (c < 0x80)
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    return IN_TABLE(py_cased, c);
+}
+
+static bool is_case_ignorable(uint32_t c)
+{
+    if (c < 0x80)
+        return c == '\'' || c == '.' || c == ':' || c == '^' || c == '`';
+    return IN_TABLE(py_case_ignorable, c);
+}
+
+static uint32_t lower_single(uint32_t c)
+{
+    if (c < 0x80)
+        return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    size_t lo = 0, hi = sizeof(py_lower_single) / sizeof(py_lower_single[0]);
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c < py_lower_single[mid].from)
+            hi = mid;
+        else if (c > py_lower_single[mid].from)
+            lo = mid + 1;
+        else
+            return py_lower_single[mid].to;
+    }
+    return c;
+}
+
+bool keel__pol_is_ascii(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return false;
+    return true;
+}
+
+int keel__pol_lower(keel__pol_sbuf_t *out, const char *s, size_t len)
+{
+    /* Whether the last code point that was not case-ignorable is cased: the
+     * look-behind half of the final sigma rule, kept while walking forward. */
+    bool prev_cased = false;
+    for (size_t i = 0; i < len;) {
+        uint32_t c = keel__pol_utf8_next(s, len, &i);
+        int rc;
+        if (c == 0x3A3) {
+            bool final = prev_cased;
+            if (final) {
+                for (size_t j = i; j < len;) {
+                    uint32_t d = keel__pol_utf8_next(s, len, &j);
+                    if (is_case_ignorable(d))
+                        continue;
+                    final = !is_cased(d);
+                    break;
+                }
+            }
+            rc = keel__pol_sbuf_put_cp(out, final ? 0x3C2 : 0x3C3);
+        } else {
+            const struct keel__pol_multi *m = NULL;
+            for (size_t k = 0; k < sizeof(py_lower_multi) / sizeof(py_lower_multi[0]); k++)
+                if (py_lower_multi[k].from == c)
+                    m = &py_lower_multi[k];
+            if (m) {
+                rc = 0;
+                for (unsigned k = 0; k < m->n && rc == 0; k++)
+                    rc = keel__pol_sbuf_put_cp(out, m->to[k]);
+            } else {
+                rc = keel__pol_sbuf_put_cp(out, lower_single(c));
+            }
+        }
+        if (rc != 0)
+            return rc;
+        if (!is_case_ignorable(c))
+            prev_cased = is_cased(c);
+    }
+    return 0;
+}
+
+/* ---- repr ------------------------------------------------------------- */
+
+static const char hexdig[] = "0123456789abcdef";
+
+static int put_escape(keel__pol_sbuf_t *b, uint32_t c)
+{
+    char e[10];
+    size_t n;
+    e[0] = '\\';
+    if (c <= 0xFF) {
+        e[1] = 'x';
+        n = 2;
+    } else if (c <= 0xFFFF) {
+        e[1] = 'u';
+        n = 4;
+    } else {
+        e[1] = 'U';
+        n = 8;
+    }
+    for (size_t k = 0; k < n; k++)
+        e[2 + k] = hexdig[(c >> (4 * (n - 1 - k))) & 0xF];
+    return keel__pol_sbuf_append(b, e, n + 2);
+}
+
+int keel__pol_repr_str(keel__pol_sbuf_t *b, const char *s, size_t len, bool ascii_only)
+{
+    bool sq = memchr(s, '\'', len) != NULL, dq = memchr(s, '"', len) != NULL;
+    char quote = (sq && !dq) ? '"' : '\'';
+    int rc = keel__pol_sbuf_putc(b, quote);
+    for (size_t i = 0; i < len && rc == 0;) {
+        uint32_t c = keel__pol_utf8_next(s, len, &i);
+        if (c == (uint32_t)quote || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            rc = keel__pol_sbuf_append(b, e, 2);
+        } else if (c == '\t') {
+            rc = keel__pol_sbuf_append(b, "\\t", 2);
+        } else if (c == '\n') {
+            rc = keel__pol_sbuf_append(b, "\\n", 2);
+        } else if (c == '\r') {
+            rc = keel__pol_sbuf_append(b, "\\r", 2);
+        } else if (c < 0x20 || c == 0x7F) {
+            rc = put_escape(b, c);
+        } else if (c < 0x7F) {
+            rc = keel__pol_sbuf_putc(b, (char)c);
+        } else if (!ascii_only && keel__pol_isprintable(c)) {
+            rc = keel__pol_sbuf_put_cp(b, c);
+        } else {
+            rc = put_escape(b, c);
+        }
+    }
+    return rc ? rc : keel__pol_sbuf_putc(b, quote);
+}
+
+int keel__pol_repr_bytes(keel__pol_sbuf_t *b, const uint8_t *s, size_t len)
+{
+    bool sq = memchr(s, '\'', len) != NULL, dq = memchr(s, '"', len) != NULL;
+    char quote = (sq && !dq) ? '"' : '\'';
+    int rc = keel__pol_sbuf_putc(b, 'b');
+    if (rc == 0)
+        rc = keel__pol_sbuf_putc(b, quote);
+    for (size_t i = 0; i < len && rc == 0; i++) {
+        unsigned c = s[i];
+        if (c == (unsigned)quote || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            rc = keel__pol_sbuf_append(b, e, 2);
+        } else if (c == '\t') {
+            rc = keel__pol_sbuf_append(b, "\\t", 2);
+        } else if (c == '\n') {
+            rc = keel__pol_sbuf_append(b, "\\n", 2);
+        } else if (c == '\r') {
+            rc = keel__pol_sbuf_append(b, "\\r", 2);
+        } else if (c < 0x20 || c >= 0x7F) {
+            rc = put_escape(b, c);
+        } else {
+            rc = keel__pol_sbuf_putc(b, (char)c);
+        }
+    }
+    return rc ? rc : keel__pol_sbuf_putc(b, quote);
+}
+
+/*
+ * Shortest digits that read back as x (x finite, > 0), as dtoa mode 0 gives
+ * them to repr(): digits without trailing zeros and the decimal point
+ * position (value = 0.DIGITS * 10**decpt).
+ */
+static int shortest_digits(double x, char *digits, int *decpt)
+{
+    char buf[40];
+    for (int p = 0; p < 17; p++) {
+        snprintf(buf, sizeof(buf), "%.*e", p, x);
+        if (strtod(buf, NULL) == x || p == 16)
+            break;
+    }
+    int n = 0;
+    const char *q = buf;
+    for (; *q && *q != 'e'; q++)
+        if (*q >= '0' && *q <= '9')
+            digits[n++] = *q;
+    int exp10 = atoi(q + 1);
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    digits[n] = '\0';
+    *decpt = exp10 + 1;
+    return n;
+}
+
+int keel__pol_float_repr(keel__pol_sbuf_t *b, double x, bool add_dot0)
+{
+    if (isnan(x))
+        return keel__pol_sbuf_append(b, "nan", 3);
+    int rc = 0;
+    if (signbit(x)) {
+        rc = keel__pol_sbuf_putc(b, '-');
+        x = -x;
+    }
+    if (rc)
+        return rc;
+    if (isinf(x))
+        return keel__pol_sbuf_append(b, "inf", 3);
+    if (x == 0)
+        return keel__pol_sbuf_append(b, add_dot0 ? "0.0" : "0", add_dot0 ? 3 : 1);
+    char d[24];
+    int decpt;
+    int n = shortest_digits(x, d, &decpt);
+    char out[64];
+    size_t o = 0;
+    if (decpt <= -4 || decpt > 16) {
+        out[o++] = d[0];
+        if (n > 1) {
+            out[o++] = '.';
+            memcpy(out + o, d + 1, (size_t)n - 1);
+            o += (size_t)n - 1;
+        }
+        int e = decpt - 1;
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    } else if (decpt <= 0) {
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int k = 0; k < -decpt; k++)
+            out[o++] = '0';
+        memcpy(out + o, d, (size_t)n);
+        o += (size_t)n;
+    } else if (decpt >= n) {
+        memcpy(out + o, d, (size_t)n);
+        o += (size_t)n;
+        for (int k = n; k < decpt; k++)
+            out[o++] = '0';
+        if (add_dot0) {
+            out[o++] = '.';
+            out[o++] = '0';
+        }
+    } else {
+        memcpy(out + o, d, (size_t)decpt);
+        o += (size_t)decpt;
+        out[o++] = '.';
+        memcpy(out + o, d + decpt, (size_t)(n - decpt));
+        o += (size_t)(n - decpt);
+    }
+    return keel__pol_sbuf_append(b, out, o);
+}
+
+int keel__pol_complex_repr(keel__pol_sbuf_t *b, double re, double im)
+{
+    int rc;
+    if (re == 0 && !signbit(re)) {
+        rc = keel__pol_float_repr(b, im, false);
+        return rc ? rc : keel__pol_sbuf_putc(b, 'j');
+    }
+    rc = keel__pol_sbuf_putc(b, '(');
+    if (rc == 0)
+        rc = keel__pol_float_repr(b, re, false);
+    if (rc == 0 && !signbit(im) && !isnan(im))
+        rc = keel__pol_sbuf_putc(b, '+');
+    if (rc == 0 && isnan(im))
+        rc = keel__pol_sbuf_putc(b, '+');
+    if (rc == 0)
+        rc = keel__pol_float_repr(b, im, false);
+    if (rc == 0)
+        rc = keel__pol_sbuf_append(b, "j)", 2);
+    return rc;
+}
+
+int keel__pol_double_to_int_text(keel__pol_sbuf_t *b, double x)
+{
+    char tmp[32];
+    x = trunc(x);
+    if (fabs(x) < 9.0e18) {
+        int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)x);
+        return keel__pol_sbuf_append(b, tmp, (size_t)n);
+    }
+    /* x = m * 2**e exactly, m a 53-bit integer: multiply out in base 1e9. */
+    int e;
+    double m = frexp(fabs(x), &e);
+    uint64_t mant = (uint64_t)ldexp(m, 53);
+    e -= 53;
+    uint32_t limb[40];
+    size_t n = 0;
+    while (mant) {
+        limb[n++] = (uint32_t)(mant % 1000000000u);
+        mant /= 1000000000u;
+    }
+    while (e > 0) {
+        int step = e > 29 ? 29 : e;
+        uint64_t carry = 0;
+        for (size_t k = 0; k < n; k++) {
+            uint64_t v = ((uint64_t)limb[k] << step) + carry;
+            limb[k] = (uint32_t)(v % 1000000000u);
+            carry = v / 1000000000u;
+        }
+        while (carry) {
+            limb[n++] = (uint32_t)(carry % 1000000000u);
+            carry /= 1000000000u;
+        }
+        e -= step;
+    }
+    int rc = x < 0 ? keel__pol_sbuf_putc(b, '-') : 0;
+    int len = snprintf(tmp, sizeof(tmp), "%u", limb[n - 1]);
+    if (rc == 0)
+        rc = keel__pol_sbuf_append(b, tmp, (size_t)len);
+    for (size_t k = n - 1; k-- > 0 && rc == 0;) {
+        len = snprintf(tmp, sizeof(tmp), "%09u", limb[k]);
+        rc = keel__pol_sbuf_append(b, tmp, (size_t)len);
+    }
+    return rc;
+}
+
+/* ---- JSON values as Python objects ------------------------------------ */
+
+/* Deeper JSON than this is refused rather than recursed into. */
+#define MAX_JSON_DEPTH 200
+
+static int json_text(keel__pol_sbuf_t *b, const json_t *v, keel__pol_textmode_t mode, int depth)
+{
+    char tmp[32];
+    int n, rc = 0;
+    if (depth > MAX_JSON_DEPTH)
+        return KEEL_EVALUE;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        if (mode == KEEL__PY_STR)
+            return keel__pol_sbuf_append(b, json_string_value(v), json_string_length(v));
+        return keel__pol_repr_str(b, json_string_value(v), json_string_length(v), mode == KEEL__PY_ASCII);
+    case JSON_INTEGER:
+        n = snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return keel__pol_sbuf_append(b, tmp, (size_t)n);
+    case JSON_REAL:
+        return keel__pol_float_repr(b, json_real_value(v), true);
+    case JSON_TRUE:
+        return keel__pol_sbuf_append(b, "True", 4);
+    case JSON_FALSE:
+        return keel__pol_sbuf_append(b, "False", 5);
+    case JSON_NULL:
+        return keel__pol_sbuf_append(b, "None", 4);
+    case JSON_ARRAY: {
+        keel__pol_textmode_t inner = mode == KEEL__PY_ASCII ? KEEL__PY_ASCII : KEEL__PY_REPR;
+        rc = keel__pol_sbuf_putc(b, '[');
+        for (size_t i = 0; i < json_array_size(v) && rc == 0; i++) {
+            if (i)
+                rc = keel__pol_sbuf_append(b, ", ", 2);
+            if (rc == 0)
+                rc = json_text(b, json_array_get(v, i), inner, depth + 1);
+        }
+        return rc ? rc : keel__pol_sbuf_putc(b, ']');
+    }
+    case JSON_OBJECT: {
+        keel__pol_textmode_t inner = mode == KEEL__PY_ASCII ? KEEL__PY_ASCII : KEEL__PY_REPR;
+        const char *key;
+        size_t klen;
+        json_t *val;
+        bool first = true;
+        rc = keel__pol_sbuf_putc(b, '{');
+        json_object_keylen_foreach((json_t *)v, key, klen, val)
+        {
+            if (rc)
+                break;
+            if (!first)
+                rc = keel__pol_sbuf_append(b, ", ", 2);
+            first = false;
+            if (rc == 0)
+                rc = keel__pol_repr_str(b, key, klen, mode == KEEL__PY_ASCII);
+            if (rc == 0)
+                rc = keel__pol_sbuf_append(b, ": ", 2);
+            if (rc == 0)
+                rc = json_text(b, val, inner, depth + 1);
+        }
+        return rc ? rc : keel__pol_sbuf_putc(b, '}');
+    }
+    }
+    return KEEL_EINVAL;
+}
+
+int keel__pol_json_text(keel__pol_sbuf_t *b, const json_t *v, keel__pol_textmode_t mode)
+{
+    return json_text(b, v, mode, 0);
+}
+
+bool keel__pol_truthy(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return json_string_length(v) > 0;
+    case JSON_INTEGER:
+        return json_integer_value(v) != 0;
+    case JSON_REAL:
+        return json_real_value(v) != 0;
+    case JSON_TRUE:
+        return true;
+    case JSON_FALSE:
+    case JSON_NULL:
+        return false;
+    case JSON_ARRAY:
+        return json_array_size(v) > 0;
+    case JSON_OBJECT:
+        return json_object_size(v) > 0;
+    }
+    return false;
+}
+
+/* ---- printf-style formatting ------------------------------------------ */
+
+enum { F_LJUST = 1, F_SIGN = 2, F_BLANK = 4, F_ALT = 8, F_ZERO = 16 };
+enum { OP_LIT, OP_KEY, OP_CONV, OP_ERR };
+
+/* Widths and precisions above this are refused instead of allocating the
+ * gigabytes Python would (it would compare a giant string and fail). */
+#define MAX_WIDTH (1 << 20)
+
+typedef struct {
+    uint8_t type, flags;
+    char conv;
+    int64_t width, prec; /* -1 = not given */
+    uint32_t off, len;   /* OP_LIT text, OP_KEY key, OP_ERR message index */
+} fop_t;
+
+struct keel__pol_fmt_s {
+    char *text;
+    size_t textlen;
+    fop_t *ops;
+    size_t nops;
+    bool constant;
+    char *simple_key; /* NUL-terminated copy when the template is "%(key)s" */
+};
+
+static const char *const fmt_errors[] = {
+    "incomplete format", "incomplete format key", "* wants int",
+    "width too big",     "precision too big",     "unsupported format character",
+};
+enum { E_INCOMPLETE, E_INCOMPLETE_KEY, E_STAR, E_WIDTH, E_PREC, E_UNSUPPORTED };
+
+static int push_op(fop_t **ops, size_t *n, size_t *cap, fop_t op)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        fop_t *p = keel__realloc(*ops, nc * sizeof(*p));
+        if (p == NULL)
+            return KEEL_ENOMEM;
+        *ops = p;
+        *cap = nc;
+    }
+    (*ops)[(*n)++] = op;
+    return 0;
+}
+
+int keel__pol_fmt_compile(const char *fmt, size_t len, keel__pol_fmt_t **out)
+{
+    keel__pol_fmt_t *f = keel__calloc(1, sizeof(*f));
+    size_t cap = 0;
+    int rc = KEEL_ENOMEM;
+    if (f == NULL)
+        return KEEL_ENOMEM;
+    f->text = keel__strndup(fmt, len);
+    if (f->text == NULL)
+        goto fail;
+    f->textlen = len;
+    const char *s = f->text;
+    size_t i = 0, lit = 0;
+#define PUSH(...)                                                                                                                  \
+    do {                                                                                                                           \
+        fop_t op_ = {__VA_ARGS__};                                                                                                 \
+        if ((rc = push_op(&f->ops, &f->nops, &cap, op_)) != 0)                                                                     \
+            goto fail;                                                                                                             \
+    } while (0)
+#define STATIC_ERROR(e)                                                                                                            \
+    do {                                                                                                                           \
+        PUSH(.type = OP_ERR, .off = (e));                                                                                          \
+        goto done;                                                                                                                 \
+    } while (0)
+    while (i < len) {
+        if (s[i] != '%') {
+            i++;
+            continue;
+        }
+        if (i > lit)
+            PUSH(.type = OP_LIT, .off = (uint32_t)lit, .len = (uint32_t)(i - lit));
+        i++;
+        if (i >= len)
+            STATIC_ERROR(E_INCOMPLETE);
+        if (s[i] == '%') {
+            PUSH(.type = OP_LIT, .off = (uint32_t)i, .len = 1);
+            lit = ++i;
+            continue;
+        }
+        if (s[i] == '(') {
+            size_t j = i + 1;
+            int pcount = 1;
+            while (pcount > 0 && j < len) {
+                if (s[j] == ')')
+                    pcount--;
+                else if (s[j] == '(')
+                    pcount++;
+                j++;
+            }
+            if (pcount > 0)
+                STATIC_ERROR(E_INCOMPLETE_KEY);
+            PUSH(.type = OP_KEY, .off = (uint32_t)(i + 1), .len = (uint32_t)(j - 1 - (i + 1)));
+            i = j;
+        }
+        uint8_t flags = 0;
+        for (;; i++) {
+            if (i >= len)
+                STATIC_ERROR(E_INCOMPLETE);
+            char c = s[i];
+            if (c == '-')
+                flags |= F_LJUST;
+            else if (c == '+')
+                flags |= F_SIGN;
+            else if (c == ' ')
+                flags |= F_BLANK;
+            else if (c == '#')
+                flags |= F_ALT;
+            else if (c == '0')
+                flags |= F_ZERO;
+            else
+                break;
+        }
+        int64_t width = -1, prec = -1;
+        if (s[i] == '*')
+            STATIC_ERROR(E_STAR);
+        if (s[i] >= '0' && s[i] <= '9') {
+            width = 0;
+            while (i < len && s[i] >= '0' && s[i] <= '9') {
+                if (width > (INT64_MAX - (s[i] - '0')) / 10)
+                    STATIC_ERROR(E_WIDTH);
+                width = width * 10 + (s[i] - '0');
+                i++;
+            }
+            if (i >= len)
+                STATIC_ERROR(E_INCOMPLETE);
+        }
+        if (s[i] == '.') {
+            prec = 0;
+            if (++i >= len)
+                STATIC_ERROR(E_INCOMPLETE);
+            if (s[i] == '*')
+                STATIC_ERROR(E_STAR);
+            while (i < len && s[i] >= '0' && s[i] <= '9') {
+                if (prec > (INT_MAX - (s[i] - '0')) / 10)
+                    STATIC_ERROR(E_PREC);
+                prec = prec * 10 + (s[i] - '0');
+                i++;
+            }
+            if (i >= len)
+                STATIC_ERROR(E_INCOMPLETE);
+        }
+        if (s[i] == 'h' || s[i] == 'l' || s[i] == 'L') {
+            if (++i >= len)
+                STATIC_ERROR(E_INCOMPLETE);
+        }
+        char conv = s[i++];
+        if (!strchr("sradiuoxXeEfFgGc", conv) || conv == '\0')
+            STATIC_ERROR(E_UNSUPPORTED);
+        PUSH(.type = OP_CONV, .flags = flags, .conv = conv, .width = width, .prec = prec);
+        lit = i;
+    }
+    if (i > lit)
+        PUSH(.type = OP_LIT, .off = (uint32_t)lit, .len = (uint32_t)(i - lit));
+done:
+#undef PUSH
+#undef STATIC_ERROR
+    f->constant = true;
+    for (size_t k = 0; k < f->nops; k++)
+        if (f->ops[k].type != OP_LIT)
+            f->constant = false;
+    if (f->nops == 2 && f->ops[0].type == OP_KEY && f->ops[1].type == OP_CONV && f->ops[1].conv == 's' && f->ops[1].flags == 0 &&
+        f->ops[1].width < 0 && f->ops[1].prec < 0) {
+        f->simple_key = keel__strndup(f->text + f->ops[0].off, f->ops[0].len);
+        if (f->simple_key == NULL) {
+            rc = KEEL_ENOMEM;
+            goto fail;
+        }
+    }
+    *out = f;
+    return 0;
+fail:
+    keel__pol_fmt_free(f);
+    return rc;
+}
+
+void keel__pol_fmt_free(keel__pol_fmt_t *f)
+{
+    if (f == NULL)
+        return;
+    keel__free(f->text);
+    keel__free(f->ops);
+    keel__free(f->simple_key);
+    keel__free(f);
+}
+
+bool keel__pol_fmt_is_constant(const keel__pol_fmt_t *f)
+{
+    return f->constant;
+}
+
+const char *keel__pol_fmt_simple_key(const keel__pol_fmt_t *f)
+{
+    return f->simple_key;
+}
+
+/* The text of an integer in base 10, 8 or 16 as _PyUnicode_FormatLong makes
+ * it: sign, "0x"/"0o" prefix only with F_ALT, digits zero-filled to prec. */
+static int format_long(keel__pol_sbuf_t *b, const fop_t *op, bool neg, uint64_t mag, keel__pol_sbuf_t *bigdigits)
+{
+    char digits[80];
+    size_t nd;
+    const char *dp = digits;
+    if (bigdigits) {
+        dp = bigdigits->base;
+        nd = bigdigits->len;
+    } else if (op->conv == 'o') {
+        nd = (size_t)snprintf(digits, sizeof(digits), "%llo", (unsigned long long)mag);
+    } else if (op->conv == 'x' || op->conv == 'X') {
+        nd = (size_t)snprintf(digits, sizeof(digits), op->conv == 'x' ? "%llx" : "%llX", (unsigned long long)mag);
+    } else {
+        nd = (size_t)snprintf(digits, sizeof(digits), "%llu", (unsigned long long)mag);
+    }
+    int rc = neg ? keel__pol_sbuf_putc(b, '-') : 0;
+    if (rc == 0 && (op->flags & F_ALT) && (op->conv == 'o' || op->conv == 'x' || op->conv == 'X')) {
+        char pre[2] = {'0', op->conv};
+        rc = keel__pol_sbuf_append(b, pre, 2);
+    }
+    if (rc == 0 && op->prec > (int64_t)nd)
+        rc = keel__pol_sbuf_fill(b, '0', (size_t)op->prec - nd);
+    return rc ? rc : keel__pol_sbuf_append(b, dp, nd);
+}
+
+/* Formats one value into b per op; returns 0, KEEL_EVALUE (TypeError,
+ * OverflowError, ...) or KEEL_ENOMEM. *numeric tells the padding step that
+ * the text carries a sign (arg->sign in CPython). */
+static int format_value(keel__pol_sbuf_t *b, const fop_t *op, const json_t *v, bool *numeric, const char **why)
+{
+    int t = json_typeof(v);
+    *numeric = false;
+    switch (op->conv) {
+    case 's':
+        return keel__pol_json_text(b, v, KEEL__PY_STR);
+    case 'r':
+        return keel__pol_json_text(b, v, KEEL__PY_REPR);
+    case 'a':
+        return keel__pol_json_text(b, v, KEEL__PY_ASCII);
+    case 'd':
+    case 'i':
+    case 'u':
+    case 'o':
+    case 'x':
+    case 'X': {
+        *numeric = true;
+        bool intonly = op->conv == 'o' || op->conv == 'x' || op->conv == 'X';
+        if (t == JSON_TRUE || t == JSON_FALSE)
+            return format_long(b, op, false, t == JSON_TRUE, NULL);
+        if (t == JSON_INTEGER) {
+            json_int_t x = json_integer_value(v);
+            uint64_t mag = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+            return format_long(b, op, x < 0, mag, NULL);
+        }
+        if (t == JSON_REAL && !intonly) {
+            double x = trunc(json_real_value(v));
+            if (!isfinite(x)) {
+                *why = "cannot convert float to integer";
+                return KEEL_EVALUE;
+            }
+            char st[64];
+            keel__pol_sbuf_t digits;
+            keel__pol_sbuf_init(&digits, st, sizeof(st));
+            int rc = keel__pol_double_to_int_text(&digits, fabs(x));
+            if (rc == 0) {
+                fop_t dop = *op;
+                rc = format_long(b, &dop, x < 0 && x != 0, 0, &digits);
+            }
+            keel__pol_sbuf_free(&digits);
+            return rc;
+        }
+        *why = intonly ? "%x format: an integer is required" : "%d format: a real number is required";
+        return KEEL_EVALUE;
+    }
+    case 'e':
+    case 'E':
+    case 'f':
+    case 'F':
+    case 'g':
+    case 'G': {
+        double x;
+        *numeric = true;
+        if (t == JSON_TRUE || t == JSON_FALSE)
+            x = t == JSON_TRUE;
+        else if (t == JSON_INTEGER)
+            x = (double)json_integer_value(v);
+        else if (t == JSON_REAL)
+            x = json_real_value(v);
+        else {
+            *why = "must be real number";
+            return KEEL_EVALUE;
+        }
+        int prec = op->prec < 0 ? 6 : (int)op->prec;
+        if (!isfinite(x)) {
+            const char *txt = isnan(x) ? "nan" : (x < 0 ? "-inf" : "inf");
+            char up[8];
+            size_t n = strlen(txt);
+            for (size_t k = 0; k < n; k++)
+                up[k] = (op->conv >= 'A' && op->conv <= 'Z' && txt[k] >= 'a') ? (char)(txt[k] - 32) : txt[k];
+            return keel__pol_sbuf_append(b, up, n);
+        }
+        char spec[8] = "%";
+        size_t sl = 1;
+        if (op->flags & F_ALT)
+            spec[sl++] = '#';
+        spec[sl++] = '.';
+        spec[sl++] = '*';
+        spec[sl++] = op->conv;
+        spec[sl] = '\0';
+        int need = snprintf(NULL, 0, spec, prec, x);
+        if (need < 0)
+            return KEEL_EVALUE;
+        int rc = keel__pol_sbuf_reserve(b, (size_t)need);
+        if (rc)
+            return rc;
+        snprintf(b->base + b->len, (size_t)need + 1, spec, prec, x);
+        b->len += (size_t)need;
+        return 0;
+    }
+    case 'c': {
+        if (t == JSON_STRING) {
+            const char *s = json_string_value(v);
+            size_t n = json_string_length(v);
+            if (n > 0 && keel__pol_utf8_offset(s, n, 1) == n)
+                return keel__pol_sbuf_append(b, s, n);
+            *why = "%c requires int or char";
+            return KEEL_EVALUE;
+        }
+        json_int_t x;
+        if (t == JSON_INTEGER)
+            x = json_integer_value(v);
+        else if (t == JSON_TRUE || t == JSON_FALSE)
+            x = t == JSON_TRUE;
+        else {
+            *why = "%c requires int or char";
+            return KEEL_EVALUE;
+        }
+        if (x < 0 || x > 0x10FFFF) {
+            *why = "%c arg not in range(0x110000)";
+            return KEEL_EVALUE;
+        }
+        return keel__pol_sbuf_put_cp(b, (uint32_t)x);
+    }
+    }
+    *why = "unsupported format character";
+    return KEEL_EVALUE;
+}
+
+/* unicode_format_arg_output: sign, "0x" prefix, fill and justification. */
+static int pad_output(keel__pol_sbuf_t *out, const fop_t *op, const char *body, size_t blen, bool numeric)
+{
+    int64_t width = op->width, prec = op->prec;
+    char fill = (numeric && (op->flags & F_ZERO)) ? '0' : ' ';
+    int64_t len = (int64_t)keel__pol_utf8_count(body, blen);
+    if ((width == -1 || width <= len) && (prec == -1 || prec >= len) && !(op->flags & (F_SIGN | F_BLANK)))
+        return keel__pol_sbuf_append(out, body, blen);
+    bool strconv = op->conv == 's' || op->conv == 'r' || op->conv == 'a';
+    if (strconv && prec >= 0 && len > prec)
+        len = prec;
+    size_t pidx = 0;
+    char signchar = 0;
+    bool sign = numeric;
+    if (sign) {
+        if (blen > 0 && (body[0] == '-' || body[0] == '+')) {
+            signchar = body[0];
+            len--;
+            pidx = 1;
+        } else if (op->flags & F_SIGN) {
+            signchar = '+';
+        } else if (op->flags & F_BLANK) {
+            signchar = ' ';
+        } else {
+            sign = false;
+        }
+    }
+    if (width < len)
+        width = len;
+    int rc = 0;
+    bool prefix = (op->flags & F_ALT) && (op->conv == 'x' || op->conv == 'X' || op->conv == 'o');
+    if (sign) {
+        if (fill != ' ')
+            rc = keel__pol_sbuf_putc(out, signchar);
+        if (width > len)
+            width--;
+    }
+    if (prefix) {
+        if (fill != ' ') {
+            if (rc == 0)
+                rc = keel__pol_sbuf_append(out, body + pidx, 2);
+            pidx += 2;
+        }
+        width -= 2;
+        if (width < 0)
+            width = 0;
+        len -= 2;
+    }
+    if (rc == 0 && width > len && !(op->flags & F_LJUST)) {
+        rc = keel__pol_sbuf_fill(out, fill, (size_t)(width - len));
+        width = len;
+    }
+    if (rc == 0 && fill == ' ') {
+        if (sign)
+            rc = keel__pol_sbuf_putc(out, signchar);
+        if (rc == 0 && prefix) {
+            rc = keel__pol_sbuf_append(out, body + pidx, 2);
+            pidx += 2;
+        }
+    }
+    if (rc == 0 && len > 0) {
+        size_t end = pidx + keel__pol_utf8_offset(body + pidx, blen - pidx, (size_t)len);
+        rc = keel__pol_sbuf_append(out, body + pidx, end - pidx);
+    }
+    if (rc == 0 && width > len)
+        rc = keel__pol_sbuf_fill(out, ' ', (size_t)(width - len));
+    return rc;
+}
+
+int keel__pol_fmt_apply(const keel__pol_fmt_t *f, const json_t *mapping, keel__pol_sbuf_t *scratch, const char **out,
+                        size_t *outlen, const char **why)
+{
+    const char *dummy;
+    if (why == NULL)
+        why = &dummy;
+    if (f->constant && f->nops <= 1) {
+        *out = f->nops ? f->text + f->ops[0].off : f->text;
+        *outlen = f->nops ? f->ops[0].len : 0;
+        return 0;
+    }
+    bool is_obj = mapping && json_is_object(mapping);
+    if (f->simple_key) {
+        json_t *v = is_obj ? json_object_getn(mapping, f->simple_key, f->ops[0].len) : NULL;
+        if (v == NULL) {
+            *why = "KeyError";
+            return KEEL_ENOENT;
+        }
+        if (json_is_string(v)) {
+            *out = json_string_value(v);
+            *outlen = json_string_length(v);
+            return 0;
+        }
+    }
+    const json_t *cur = mapping;
+    bool avail = true;
+    int rc = 0;
+    scratch->len = 0;
+    for (size_t k = 0; k < f->nops && rc == 0; k++) {
+        const fop_t *op = &f->ops[k];
+        switch (op->type) {
+        case OP_LIT:
+            rc = keel__pol_sbuf_append(scratch, f->text + op->off, op->len);
+            break;
+        case OP_KEY:
+            cur = is_obj ? json_object_getn(mapping, f->text + op->off, op->len) : NULL;
+            if (cur == NULL) {
+                *why = "KeyError";
+                return KEEL_ENOENT;
+            }
+            avail = true;
+            break;
+        case OP_CONV: {
+            if (!avail || cur == NULL) {
+                *why = "not enough arguments for format string";
+                return KEEL_EVALUE;
+            }
+            avail = false;
+            if (op->width > MAX_WIDTH || op->prec > MAX_WIDTH) {
+                *why = "width or precision too big";
+                return KEEL_EVALUE;
+            }
+            char st[128];
+            keel__pol_sbuf_t body;
+            keel__pol_sbuf_init(&body, st, sizeof(st));
+            bool numeric;
+            rc = format_value(&body, op, cur, &numeric, why);
+            if (rc == 0)
+                rc = pad_output(scratch, op, body.base, body.len, numeric);
+            keel__pol_sbuf_free(&body);
+            break;
+        }
+        case OP_ERR:
+            *why = fmt_errors[op->off];
+            return KEEL_EVALUE;
+        }
+    }
+    if (rc)
+        return rc;
+    *out = scratch->base ? scratch->base : "";
+    *outlen = scratch->len;
+    return 0;
+}
