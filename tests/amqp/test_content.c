@@ -214,6 +214,57 @@ static void test_content_encode_splits_body_by_frame_max(void **state)
     keel_buf_free(&b);
 }
 
+static int fail_after = -1;
+static void *counting_realloc(void *p, size_t n)
+{
+    if (fail_after == 0)
+        return NULL;
+    if (fail_after > 0)
+        fail_after--;
+    return realloc(p, n);
+}
+static void *counting_malloc(size_t n)
+{
+    return counting_realloc(NULL, n);
+}
+static void *counting_calloc(size_t c, size_t n)
+{
+    void *p = counting_realloc(NULL, c * n);
+    if (p)
+        memset(p, 0, c * n);
+    return p;
+}
+
+static void test_content_encode_fails_whole_on_oom_and_retries(void **state)
+{
+    assert_int_equal(keel_replace_allocator(counting_malloc, counting_realloc, counting_calloc, free), 0);
+    char body[5000] = {0};
+    keel_amqp_properties_t p = {.flags = KEEL_AMQP_PROP_TYPE, .type = KEEL_AMQP_STR("t")};
+    keel_amqp_method_t m = {.id = KEEL_AMQP_BASIC_PUBLISH, .basic_publish = {.routing_key = KEEL_AMQP_STR("q")}};
+    int failures = 0;
+    for (int n = 0;; n++) {
+        keel_buf_t b;
+        keel_buf_init(&b);
+        fail_after = n;
+        int rc = keel_amqp_method_encode(&b, 1, &m);
+        size_t after_method = b.len;
+        if (rc == 0)
+            rc = keel_amqp_content_encode(&b, 1, 4096, &p, body, sizeof(body));
+        fail_after = -1;
+        if (rc == 0) {
+            assert_int_equal(b.len, 8 + 10 + 8 + 16 + 8 + 4088 + 8 + 912);
+            keel_buf_free(&b);
+            break;
+        }
+        assert_int_equal(rc, KEEL_ENOMEM);
+        /* nothing half-written: the buffer holds whole frames only */
+        assert_true(b.len == 0 || b.len == after_method);
+        failures++;
+        keel_buf_free(&b);
+    }
+    assert_true(failures > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_header_decode_rejects_truncation_and_leftovers),
         cmocka_unit_test(test_header_write_measures_and_fills_caller_area),
         cmocka_unit_test(test_content_encode_splits_body_by_frame_max),
+        cmocka_unit_test(test_content_encode_fails_whole_on_oom_and_retries),
     };
     return cmocka_run_group_tests_name("amqp/content.c", tests, NULL, NULL);
 }
