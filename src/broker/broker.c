@@ -28,12 +28,12 @@ void keel_broker_opts_init(keel_broker_opts_t *o)
 }
 
 static const keel_conf_opt_t cli_opts[] = {
-    {.name = "bind_host",
+    {.name = "bind-host",
      .type = KEEL_CONF_HOST,
      .default_value = "127.0.0.1",
      .help = "Address keeld listens on for AMQP clients."},
     {.name = "port", .type = KEEL_CONF_PORT, .default_value = "5672", .help = "Port keeld listens on for AMQP clients."},
-    {.name = "data_dir",
+    {.name = "data-dir",
      .type = KEEL_CONF_STRING,
      .help = "Directory for keeld's state (users, vhosts, permissions); unset: keep nothing on disk."},
 };
