@@ -11,13 +11,14 @@
 
 #include "keel/broker.h"
 #include "keel/conf.h"
+#include "keel/log.h"
 
 static uv_signal_t sigint, sigterm;
 
 static void on_stop(uv_signal_t *h, int signum)
 {
     keel_broker_t *b = h->data;
-    fprintf(stderr, "keeld: signal %d, shutting down\n", signum);
+    KEEL_LOG_INFO(keel_log_get("keeld"), "signal %d: closing connections and stopping", signum);
     keel_broker_close(b, NULL, NULL);
     uv_close((uv_handle_t *)&sigint, NULL);
     uv_close((uv_handle_t *)&sigterm, NULL);
@@ -33,7 +34,7 @@ int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     keel_conf_t *conf;
-    if (keel_conf_new(&conf) != 0 || keel_broker_register_opts(conf) != 0) {
+    if (keel_conf_new(&conf) != 0 || keel_broker_register_opts(conf) != 0 || keel_log_register_opts(conf) != 0) {
         fprintf(stderr, "keeld: out of memory\n");
         return 1;
     }
@@ -51,6 +52,14 @@ int main(int argc, char **argv)
         keel_conf_free(conf);
         return rc == KEEL_EUSAGE ? 2 : 1;
     }
+    rc = keel_log_setup(conf, "keeld");
+    if (rc != 0) {
+        fprintf(stderr, "keeld: logging: %s\n", keel_conf_error(conf)[0] ? keel_conf_error(conf) : keel_strerror(rc));
+        keel_conf_free(conf);
+        return 1;
+    }
+    keel_log_t *log = keel_log_get("keeld");
+    keel_log_opt_values(conf, log, KEEL_LOG_LEVEL_DEBUG);
     keel_broker_opts_t opts;
     keel_broker_opts_from_conf(conf, &opts);
     uv_loop_t *loop = uv_default_loop();
@@ -74,9 +83,10 @@ int main(int argc, char **argv)
     keel_broker_control_path(keel_broker_port(b), control, sizeof(control));
     rc = keel_broker_control_listen(b, control);
     if (rc != 0)
-        fprintf(stderr, "keeld: no control socket at %s (%s); `keel add_user` and friends will not reach this broker\n", control,
-                keel_strerror(rc));
-    fprintf(stderr, "keeld: listening on %s:%u\n", opts.bind_host, keel_broker_port(b));
+        KEEL_LOG_WARNING(log, "no control socket at %s (%s): `keel add_user` and friends will not reach this broker", control,
+                         keel_strerror(rc));
+    KEEL_LOG_INFO(log, "started keeld %s, listening on %s:%u (control socket %s)", KEEL_VERSION, opts.bind_host,
+                  keel_broker_port(b), control);
     uv_signal_init(loop, &sigint);
     uv_signal_init(loop, &sigterm);
     sigint.data = sigterm.data = b;

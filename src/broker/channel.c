@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "broker_int.h"
+#include "keel/log.h"
 
 #define STR(s) (int)(s).len, (s).base
 
@@ -501,6 +502,11 @@ int keel__channel_error(channel_t *ch, uint16_t code, uint32_t method_id, const 
     va_start(ap, fmt);
     vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
     va_end(ap);
+    if (!ch->conn->detached) {
+        const char *op = keel_amqp_method_name(method_id);
+        KEEL_LOG_WARNING(keel_log_get("keel.broker.channel"), "channel error on connection %llu (%s), channel %u: operation %s: %s",
+                         (unsigned long long)ch->conn->id, ch->conn->peer, ch->id, op ? op : "none", text);
+    }
     keel_amqp_method_t m = {.id = KEEL_AMQP_CHANNEL_CLOSE};
     m.channel_close.reply_code = code;
     m.channel_close.reply_text = keel_amqp_str(text);

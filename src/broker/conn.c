@@ -20,8 +20,17 @@
 #include <string.h>
 
 #include "broker_int.h"
+#include "keel/log.h"
 
 #define READ_CHUNK 65536
+
+static keel_log_t *log_(void)
+{
+    static keel_log_t *l;
+    if (l == NULL)
+        l = keel_log_get("keel.broker.connection");
+    return l;
+}
 #define KEEL_PRODUCT "keel"
 
 static void conn_unref(conn_t *c);
@@ -227,6 +236,9 @@ void keel__conn_close(conn_t *c)
     if (c->closing_handle)
         return;
     c->closing_handle = true;
+    if (!c->detached)
+        KEEL_LOG_INFO(log_(), "closing AMQP connection %llu (%s, vhost: '%s', user: '%s')", (unsigned long long)c->id, c->peer,
+                      c->vhost ? c->vhost->name : "", c->user_name ? c->user_name : "");
     c->state = CONN_CLOSED;
     free_channels(c);
     delete_exclusive_queues(c);
@@ -256,6 +268,8 @@ int keel__conn_error(conn_t *c, uint16_t code, uint32_t method_id, const char *f
     va_start(ap, fmt);
     vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
     va_end(ap);
+    if (code != KEEL_AMQP_CONNECTION_FORCED && !c->detached)
+        KEEL_LOG_ERROR(log_(), "closing AMQP connection %llu (%s): %s", (unsigned long long)c->id, c->peer, text);
     keel_amqp_method_t m = {.id = KEEL_AMQP_CONNECTION_CLOSE};
     m.connection_close.reply_code = code;
     m.connection_close.reply_text = keel_amqp_str(text);
@@ -379,6 +393,8 @@ static int handle_start_ok(conn_t *c, const keel_amqp_connection_start_ok_t *s)
     bool refused = u == NULL || !keel__user_check_password(u, pass.base, pass.len);
     bool guest_remote = !refused && b->opts.loopback_only_guest && !c->loopback && strcmp(u->name, "guest") == 0;
     if (refused || guest_remote) {
+        KEEL_LOG_WARNING(log_(), "connection %llu (%s): login refused for user '%.*s'%s", (unsigned long long)c->id, c->peer,
+                         (int)user.len, user.base, guest_remote ? ": guest may connect from loopback only" : "");
         if (c->cap_auth_failure_close) {
             if (guest_remote)
                 return keel__conn_error(c, KEEL_AMQP_ACCESS_REFUSED, KEEL_AMQP_CONNECTION_START_OK,
@@ -463,6 +479,9 @@ static int handle_open(conn_t *c, const keel_amqp_connection_open_t *o)
                                 v->name, c->user_name);
     c->vhost = v;
     c->state = CONN_OPEN;
+    if (!c->detached)
+        KEEL_LOG_INFO(log_(), "connection %llu (%s): user '%s' authenticated and granted access to vhost '%s'",
+                      (unsigned long long)c->id, c->peer, c->user_name, v->name);
     keel_amqp_method_t ok = {.id = KEEL_AMQP_CONNECTION_OPEN_OK};
     return keel__conn_send_method(c, 0, &ok);
 }
@@ -771,6 +790,7 @@ void keel__conn_accept(keel_broker_t *b, uv_stream_t *server)
     }
     c->state = CONN_HEADER;
     c->last_read = c->last_write = (uint64_t)keel__now_ms(b);
+    KEEL_LOG_INFO(log_(), "accepting AMQP connection %llu (%s)", (unsigned long long)c->id, c->peer);
     keel__list_push(&b->conns, &c->link);
     b->n_conns++;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
