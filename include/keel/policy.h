@@ -282,6 +282,22 @@ const keel_policy_rule_t *keel_policy_rule_at(const keel_policy_enforcer_t *e, s
 /** The rule in force under name (no default fallback), or NULL; borrowed. */
 const keel_policy_rule_t *keel_policy_get_rule(const keel_policy_enforcer_t *e, const char *name);
 
+/**
+ * Appends str() of the rules in force as oslo.policy's Rules.__str__ makes
+ * it: a JSON object of name -> str(check) ("" for "@"), indented by 4, ASCII
+ * only. Returns 0 or KEEL_ENOMEM (or a load error).
+ */
+int keel_policy_rules_str(keel_policy_enforcer_t *e, keel_buf_t *out);
+
+/**
+ * Parses the text of a policy file (or of any document in the same
+ * formats) as oslo.policy's parse_file_contents() does: JSON if it is
+ * JSON, else YAML with PyYAML safe_load's types; an empty document is {}.
+ * On 0, *out is a new reference to a JSON object. Returns 0, KEEL_EPARSE
+ * (why in err, which may be NULL) or KEEL_ENOMEM.
+ */
+int keel_policy_parse_document(const char *data, size_t len, json_t **out, keel_buf_t *err);
+
 /** Called by keel_policy_check_rules() per finding. */
 typedef void (*keel_policy_finding_cb)(void *data, const char *rule_name, const char *kind, const char *detail);
 

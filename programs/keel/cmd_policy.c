@@ -2,7 +2,9 @@
  * cmd_policy.c — `keel policy`: the policy module from the command line.
  *
  *   keel policy check --policy FILE --access TOKEN.json [--target T.json] [--rule R] [--is_admin]
- *   keel policy check --policy FILE --batch
+ *   keel policy check --policy FILE --batch [--defaults D.yaml ...] [--policy-dir DIR ...]
+ *                     [--enforce-scope] [--enforce-new-defaults] [--default-rule NAME]
+ *   keel policy show --policy FILE [--defaults D.yaml ...]
  *   keel policy explain --policy FILE --rule R [--access TOKEN.json | --credentials C.json] [--target T.json]
  *   keel policy lint --policy FILE [--defaults D.yaml ...]
  *   keel policy convert --policy-file F.json [--defaults D.yaml ...] [--output-file OUT]
@@ -19,6 +21,7 @@
  * {"namespace": N, "rules": [{"name", "check_str", "description",
  * "operations", "scope_types", "deprecated_rule", ...}]}.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,33 +97,234 @@ static json_t *load_json_file(const char *path)
     return j;
 }
 
-static keel_policy_enforcer_t *open_policy(const char *path, const char *default_rule)
+/* ---- defaults files ---------------------------------------------------- */
+
+/*
+ * A defaults file describes rules registered in code: {"namespace": N,
+ * "rules": [...]}, a list of those, or a bare list of rules (the namespace
+ * is then the file name). JSON or YAML. The rows point into the documents,
+ * which stay loaded until defaults_free().
+ */
+typedef struct {
+    json_t *docs;
+    const char **names;
+    keel_policy_default_t **rows;
+    size_t *counts;
+    size_t n;
+    keel_vec_t owned;
+} defaults_t;
+
+static void defaults_free(defaults_t *d)
+{
+    for (size_t i = 0; i < d->owned.len; i++)
+        free(d->owned.items[i]);
+    keel_vec_free(&d->owned);
+    for (size_t i = 0; i < d->n; i++)
+        free(d->rows[i]);
+    free(d->rows);
+    free(d->names);
+    free(d->counts);
+    json_decref(d->docs);
+}
+
+static void *own(defaults_t *d, void *p)
+{
+    if (p && keel_vec_push(&d->owned, p) != 0) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static int load_row(defaults_t *d, const json_t *r, keel_policy_default_t *row, const char *file)
+{
+    memset(row, 0, sizeof(*row));
+    row->name = jstr(r, "name");
+    row->check_str = jstr(r, "check_str");
+    if (row->name == NULL || row->check_str == NULL)
+        return fail("%s: every rule needs a name and a check_str", file);
+    row->description = jstr(r, "description");
+    row->deprecated_for_removal = json_is_true(json_object_get(r, "deprecated_for_removal"));
+    row->deprecated_reason = jstr(r, "deprecated_reason");
+    row->deprecated_since = jstr(r, "deprecated_since");
+    const json_t *ops = json_object_get(r, "operations");
+    if (ops) {
+        row->documented = true;
+        row->n_operations = json_array_size(ops);
+        keel_policy_operation_t *o = own(d, calloc(row->n_operations + 1, sizeof(*o)));
+        if (o == NULL)
+            return fail("out of memory");
+        for (size_t i = 0; i < row->n_operations; i++) {
+            o[i].path = jstr(json_array_get(ops, i), "path");
+            o[i].method = jstr(json_array_get(ops, i), "method");
+        }
+        row->operations = o;
+    }
+    const json_t *sc = json_object_get(r, "scope_types");
+    if (json_is_array(sc)) {
+        const char **list = own(d, calloc(json_array_size(sc) + 1, sizeof(char *)));
+        if (list == NULL)
+            return fail("out of memory");
+        for (size_t i = 0; i < json_array_size(sc); i++)
+            list[i] = json_string_value(json_array_get(sc, i));
+        row->scope_types = list;
+    }
+    const json_t *dep = json_object_get(r, "deprecated_rule");
+    if (json_is_object(dep)) {
+        keel_policy_deprecated_rule_t *dr = own(d, calloc(1, sizeof(*dr)));
+        if (dr == NULL)
+            return fail("out of memory");
+        dr->name = jstr(dep, "name");
+        dr->check_str = jstr(dep, "check_str");
+        dr->deprecated_reason = jstr(dep, "deprecated_reason");
+        dr->deprecated_since = jstr(dep, "deprecated_since");
+        row->deprecated_rule = dr;
+    }
+    return 0;
+}
+
+static int add_namespace(defaults_t *d, const char *ns, const json_t *rules, const char *file)
+{
+    if (!json_is_array(rules))
+        return fail("%s: \"rules\" must be a list", file);
+    const char **names = realloc(d->names, (d->n + 1) * sizeof(*names));
+    if (names)
+        d->names = names;
+    keel_policy_default_t **rows = realloc(d->rows, (d->n + 1) * sizeof(*rows));
+    if (rows)
+        d->rows = rows;
+    size_t *counts = realloc(d->counts, (d->n + 1) * sizeof(*counts));
+    if (counts)
+        d->counts = counts;
+    if (!names || !rows || !counts)
+        return fail("out of memory");
+    size_t n = json_array_size(rules);
+    d->rows[d->n] = calloc(n + 1, sizeof(keel_policy_default_t));
+    if (d->rows[d->n] == NULL)
+        return fail("out of memory");
+    d->names[d->n] = ns;
+    d->counts[d->n] = n;
+    d->n++;
+    for (size_t i = 0; i < n; i++)
+        if (load_row(d, json_array_get(rules, i), &d->rows[d->n - 1][i], file) != 0)
+            return 2;
+    return 0;
+}
+
+static int load_defaults(defaults_t *d, const char *const *files, size_t nfiles)
+{
+    memset(d, 0, sizeof(*d));
+    keel_vec_init(&d->owned);
+    d->docs = json_array();
+    for (size_t f = 0; f < nfiles; f++) {
+        keel_buf_t data, err;
+        keel_buf_init(&data);
+        keel_buf_init(&err);
+        int rc = keel_read_file(files[f], &data);
+        if (rc != 0) {
+            keel_buf_free(&data);
+            return fail("%s: %s", files[f], keel_strerror(rc));
+        }
+        /* A bare list is not a policy document: wrap it before parsing. */
+        json_t *doc = json_loadb(data.base ? data.base : "", data.len, JSON_DECODE_ANY, NULL);
+        if (doc == NULL) {
+            rc = keel_policy_parse_document(data.base ? data.base : "", data.len, &doc, &err);
+            if (rc != 0) {
+                fail("%s: %s", files[f], err.base ? err.base : keel_strerror(rc));
+                keel_buf_free(&data);
+                keel_buf_free(&err);
+                return 2;
+            }
+        }
+        keel_buf_free(&data);
+        keel_buf_free(&err);
+        json_array_append_new(d->docs, doc);
+        const char *base = strrchr(files[f], '/') ? strrchr(files[f], '/') + 1 : files[f];
+        if (json_is_object(doc)) {
+            const char *ns = jstr(doc, "namespace");
+            rc = add_namespace(d, ns ? ns : base, json_object_get(doc, "rules"), files[f]);
+        } else if (json_is_array(doc) && json_array_size(doc) > 0 && json_object_get(json_array_get(doc, 0), "rules")) {
+            size_t i;
+            json_t *x;
+            json_array_foreach(doc, i, x)
+            {
+                const char *ns = jstr(x, "namespace");
+                if (rc == 0)
+                    rc = add_namespace(d, ns ? ns : base, json_object_get(x, "rules"), files[f]);
+            }
+        } else {
+            rc = add_namespace(d, base, doc, files[f]);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int register_all(keel_policy_enforcer_t *e, const defaults_t *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        int rc = keel_policy_register_defaults(e, d->rows[i], d->counts[i]);
+        if (rc != 0)
+            return fail("%s", keel_policy_last_error(e));
+    }
+    return 0;
+}
+
+/* ---- opening a policy ---------------------------------------------------- */
+
+typedef struct {
+    const char *default_rule;
+    const char *const *policy_dirs; /* NULL: none */
+    bool enforce_scope, enforce_new_defaults;
+    const defaults_t *defaults;
+    bool allow_missing;
+} open_opts_t;
+
+static keel_policy_enforcer_t *open_policy_with(const char *path, const open_opts_t *oo)
 {
     keel_policy_opts_t o;
     static const char *const no_dirs[] = {NULL};
     keel_policy_opts_init(&o);
     o.policy_file = path;
-    o.policy_dirs = no_dirs;
-    if (default_rule)
-        o.policy_default_rule = default_rule;
+    o.policy_dirs = oo->policy_dirs ? oo->policy_dirs : no_dirs;
+    if (oo->default_rule)
+        o.policy_default_rule = oo->default_rule;
+    o.enforce_scope = oo->enforce_scope;
+    o.enforce_new_defaults = oo->enforce_new_defaults;
     keel_policy_enforcer_t *e;
     if (keel_policy_enforcer_new(&e, &o) != 0) {
         fail("out of memory");
         return NULL;
     }
-    int rc = keel_policy_load_rules(e, true);
-    if (rc != 0) {
-        const char *msg = keel_policy_last_error(e);
-        fail("%s: %s", path, msg[0] ? msg : keel_strerror(rc));
+    if (oo->defaults && register_all(e, oo->defaults) != 0) {
         keel_policy_enforcer_free(e);
         return NULL;
     }
-    if (keel_policy_rule_count(e) == 0 && access(path, R_OK) != 0) {
-        fail("%s: %s", path, keel_strerror(KEEL_ENOENT));
+    if (path && access(path, R_OK) != 0 && !oo->allow_missing) {
+        fail("%s: %s", path, strerror(errno));
+        keel_policy_enforcer_free(e);
+        return NULL;
+    }
+    int rc = keel_policy_load_rules(e, true);
+    if (rc != 0) {
+        const char *msg = keel_policy_last_error(e);
+        fail("%s: %s", path ? path : "policy", msg[0] ? msg : keel_strerror(rc));
         keel_policy_enforcer_free(e);
         return NULL;
     }
     return e;
+}
+
+static keel_policy_enforcer_t *open_policy(const char *path, const char *default_rule)
+{
+    open_opts_t oo = {.default_rule = default_rule};
+    return open_policy_with(path, &oo);
 }
 
 /* Python truthiness of a JSON value. */
@@ -303,20 +507,47 @@ static int cmd_check(int argc, char **argv)
                  {.name = "--rule"},
                  {.name = "--is_admin", .flag = true},
                  {.name = "--batch", .flag = true},
-                 {.name = "--enforcer_config"}};
+                 {.name = "--enforcer_config"},
+                 {.name = "--defaults", .multi = true},
+                 {.name = "--policy-dir", .multi = true},
+                 {.name = "--enforce-scope", .flag = true},
+                 {.name = "--enforce-new-defaults", .flag = true},
+                 {.name = "--default-rule"}};
     if (parse_args(argc, argv, a, sizeof(a) / sizeof(a[0])) != 0)
         return 2;
     if (!a[0].set)
         return fail("check: --policy is required");
+    int status = 0;
+    if (a[5].set) {
+        /* Enforcer.enforce() semantics, with the enforcer's options. */
+        defaults_t d = {0};
+        keel_vec_init(&d.owned);
+        if (a[7].nvalues && load_defaults(&d, a[7].values, a[7].nvalues) != 0) {
+            defaults_free(&d);
+            return 2;
+        }
+        const char *dirs[33] = {NULL};
+        for (size_t i = 0; i < a[8].nvalues; i++)
+            dirs[i] = a[8].values[i];
+        open_opts_t oo = {.default_rule = a[11].value,
+                          .policy_dirs = dirs,
+                          .enforce_scope = a[9].set,
+                          .enforce_new_defaults = a[10].set,
+                          .defaults = &d,
+                          .allow_missing = a[7].nvalues > 0};
+        keel_policy_enforcer_t *e = open_policy_with(a[0].value, &oo);
+        if (e == NULL) {
+            defaults_free(&d);
+            return 1;
+        }
+        status = batch(e);
+        keel_policy_enforcer_free(e);
+        defaults_free(&d);
+        return status;
+    }
     keel_policy_enforcer_t *e = open_policy(a[0].value, "default");
     if (e == NULL)
         return 1;
-    int status = 0;
-    if (a[5].set) {
-        status = batch(e);
-        keel_policy_enforcer_free(e);
-        return status;
-    }
     if (!a[1].set) {
         keel_policy_enforcer_free(e);
         return fail("check: --access is required (or --batch)");
@@ -393,6 +624,38 @@ static int cmd_explain(int argc, char **argv)
     return status;
 }
 
+/* ---- show ---------------------------------------------------------------- */
+
+static int cmd_show(int argc, char **argv)
+{
+    arg_t a[] = {{.name = "--policy"}, {.name = "--defaults", .multi = true}};
+    if (parse_args(argc, argv, a, sizeof(a) / sizeof(a[0])) != 0)
+        return 2;
+    if (!a[0].set)
+        return fail("show: --policy is required");
+    defaults_t d = {0};
+    keel_vec_init(&d.owned);
+    if (a[1].nvalues && load_defaults(&d, a[1].values, a[1].nvalues) != 0) {
+        defaults_free(&d);
+        return 2;
+    }
+    open_opts_t oo = {.defaults = &d, .allow_missing = a[1].nvalues > 0};
+    keel_policy_enforcer_t *e = open_policy_with(a[0].value, &oo);
+    int status = 1;
+    if (e) {
+        keel_buf_t out;
+        keel_buf_init(&out);
+        if (keel_policy_rules_str(e, &out) == 0) {
+            puts(out.base ? out.base : "");
+            status = 0;
+        }
+        keel_buf_free(&out);
+    }
+    keel_policy_enforcer_free(e);
+    defaults_free(&d);
+    return status;
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -400,7 +663,8 @@ static void usage(FILE *f)
     fputs("usage: keel policy COMMAND [OPTIONS]\n\n"
           "commands:\n"
           "  check    decide rules for a token (oslopolicy-checker), or --batch JSON lines\n"
-          "  explain  show the decision trace of one rule\n",
+          "  explain  show the decision trace of one rule\n"
+          "  show     print the rules in force as oslo.policy's str(Rules)\n",
           f);
 }
 
@@ -422,6 +686,8 @@ int keel_cmd_policy(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(sub, "explain") == 0)
         return cmd_explain(argc - 1, argv + 1);
+    if (strcmp(sub, "show") == 0)
+        return cmd_show(argc - 1, argv + 1);
     fprintf(stderr, "keel policy: unknown command '%s'\n", sub);
     usage(stderr);
     return 2;

@@ -844,7 +844,10 @@ size_t keel_policy_rule_count(const keel_policy_enforcer_t *e)
 
 const char *keel_policy_rule_name(const keel_policy_enforcer_t *e, size_t i)
 {
-    return i < e->rules.n ? e->rules.entries[i].name : NULL;
+    if (i >= e->rules.n)
+        return NULL;
+    const char *nm = e->rules.entries[i].name;
+    return nm[0] == KEEL__POL_NONSTR_KEY ? nm + 1 : nm;
 }
 
 const keel_policy_rule_t *keel_policy_rule_at(const keel_policy_enforcer_t *e, size_t i)
@@ -856,6 +859,46 @@ const keel_policy_rule_t *keel_policy_get_rule(const keel_policy_enforcer_t *e, 
 {
     int32_t i = keel__pol_ruleset_find(&e->rules, name, strlen(name));
     return i < 0 ? NULL : e->rules.entries[i].rule;
+}
+
+int keel_policy_rules_str(keel_policy_enforcer_t *e, keel_buf_t *out)
+{
+    int rc = ensure_loaded(e);
+    if (rc != 0)
+        return rc;
+    json_t *obj = json_object();
+    if (obj == NULL)
+        return KEEL_ENOMEM;
+    keel_buf_t s;
+    keel_buf_init(&s);
+    for (size_t i = 0; i < e->rules.n && rc == 0; i++) {
+        const keel__entry_t *en = &e->rules.entries[i];
+        keel_buf_reset(&s);
+        if (en->rule->nodes[0].type != KEEL__CK_TRUE)
+            rc = keel_policy_rule_str(en->rule, &s);
+        const char *nm = en->name[0] == KEEL__POL_NONSTR_KEY ? en->name + 1 : en->name;
+        if (rc == 0 && json_object_set_new_nocheck(obj, nm, json_stringn_nocheck(s.base ? s.base : "", s.len)) != 0)
+            rc = KEEL_ENOMEM;
+    }
+    keel_buf_free(&s);
+    keel__pol_sbuf_t b;
+    keel__pol_sbuf_init(&b, NULL, 0);
+    if (rc == 0)
+        rc = keel__pol_json_dumps(&b, obj, 4);
+    if (rc == 0)
+        rc = keel_buf_append(out, b.base ? b.base : "", b.len);
+    keel__pol_sbuf_free(&b);
+    json_decref(obj);
+    return rc;
+}
+
+int keel_policy_parse_document(const char *data, size_t len, json_t **out, keel_buf_t *err)
+{
+    keel_buf_t tmp;
+    keel_buf_init(&tmp);
+    int rc = keel__pol_parse_document(data, len, out, err ? err : &tmp);
+    keel_buf_free(&tmp);
+    return rc;
 }
 
 /* _undefined_check: RuleCheck names not in the rules, through and/or only. */

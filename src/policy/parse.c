@@ -529,6 +529,19 @@ int keel_policy_rule_from_json(const json_t *value, keel_policy_rule_t **out, co
             iter = json_object_iter_next((json_t *)value, iter);
             if (klen == 0)
                 continue;
+            if (key[0] == KEEL__POL_NONSTR_KEY) {
+                /* None, False and 0 are skipped; any other number or True
+                 * is not iterable. */
+                static const char *const falsy[] = {"null", "false", "0", "0.0", "-0.0", NULL};
+                bool skip = false;
+                for (int f = 0; falsy[f]; f++)
+                    skip |= klen - 1 == strlen(falsy[f]) && memcmp(key + 1, falsy[f], klen - 1) == 0;
+                if (skip)
+                    continue;
+                *why = "TypeError: rule key is not iterable";
+                rc = KEEL_EINVAL;
+                break;
+            }
             andx = parse_check(&p, key, klen);
             padd(&p, orx, andx);
             continue;

@@ -112,6 +112,9 @@ int keel__pol_ruleset_link(keel__pol_ruleset_t *rs);
 
 /* ---- loading documents ------------------------------------------------- */
 
+/* First byte of a document key that was not a str in Python (see yaml.c). */
+#define KEEL__POL_NONSTR_KEY '\xff'
+
 /**
  * oslo.policy's parse_file_contents(): JSON if it parses as JSON, else
  * YAML (PyYAML safe_load's types), then `parsed or {}`. On success *out is

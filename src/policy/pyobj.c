@@ -645,6 +645,128 @@ int keel__pol_json_text(keel__pol_sbuf_t *b, const json_t *v, keel__pol_textmode
     return json_text(b, v, mode, 0);
 }
 
+static int json_str(keel__pol_sbuf_t *b, const char *s, size_t len)
+{
+    int rc = keel__pol_sbuf_putc(b, '"');
+    for (size_t i = 0; i < len && rc == 0;) {
+        uint32_t c = keel__pol_utf8_next(s, len, &i);
+        char esc[16];
+        switch (c) {
+        case '"':
+            rc = keel__pol_sbuf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            rc = keel__pol_sbuf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            rc = keel__pol_sbuf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            rc = keel__pol_sbuf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            rc = keel__pol_sbuf_append(b, "\\t", 2);
+            break;
+        case '\b':
+            rc = keel__pol_sbuf_append(b, "\\b", 2);
+            break;
+        case '\f':
+            rc = keel__pol_sbuf_append(b, "\\f", 2);
+            break;
+        default:
+            if (c >= 0x20 && c < 0x7F) {
+                rc = keel__pol_sbuf_putc(b, (char)c);
+            } else if (c >= 0x10000) {
+                uint32_t v = c - 0x10000;
+                snprintf(esc, sizeof(esc), "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
+                rc = keel__pol_sbuf_append(b, esc, 12);
+            } else {
+                snprintf(esc, sizeof(esc), "\\u%04x", c);
+                rc = keel__pol_sbuf_append(b, esc, 6);
+            }
+        }
+    }
+    return rc ? rc : keel__pol_sbuf_putc(b, '"');
+}
+
+static int json_newline(keel__pol_sbuf_t *b, int indent, int level)
+{
+    int rc = keel__pol_sbuf_putc(b, '\n');
+    return rc ? rc : keel__pol_sbuf_fill(b, ' ', (size_t)indent * (size_t)level);
+}
+
+static int py_json_dumps(keel__pol_sbuf_t *b, const json_t *v, int indent, int level)
+{
+    char tmp[32];
+    int n, rc = 0;
+    if (level > MAX_JSON_DEPTH)
+        return KEEL_EVALUE;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return json_str(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+        n = snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return keel__pol_sbuf_append(b, tmp, (size_t)n);
+    case JSON_REAL:
+        return keel__pol_float_repr(b, json_real_value(v), true);
+    case JSON_TRUE:
+        return keel__pol_sbuf_append(b, "true", 4);
+    case JSON_FALSE:
+        return keel__pol_sbuf_append(b, "false", 5);
+    case JSON_NULL:
+        return keel__pol_sbuf_append(b, "null", 4);
+    case JSON_ARRAY:
+        if (json_array_size(v) == 0)
+            return keel__pol_sbuf_append(b, "[]", 2);
+        rc = keel__pol_sbuf_putc(b, '[');
+        for (size_t i = 0; i < json_array_size(v) && rc == 0; i++) {
+            if (i)
+                rc = indent > 0 ? keel__pol_sbuf_putc(b, ',') : keel__pol_sbuf_append(b, ", ", 2);
+            if (rc == 0 && indent > 0)
+                rc = json_newline(b, indent, level + 1);
+            if (rc == 0)
+                rc = py_json_dumps(b, json_array_get(v, i), indent, level + 1);
+        }
+        if (rc == 0 && indent > 0)
+            rc = json_newline(b, indent, level);
+        return rc ? rc : keel__pol_sbuf_putc(b, ']');
+    case JSON_OBJECT: {
+        if (json_object_size(v) == 0)
+            return keel__pol_sbuf_append(b, "{}", 2);
+        const char *key;
+        size_t klen;
+        json_t *val;
+        bool first = true;
+        rc = keel__pol_sbuf_putc(b, '{');
+        json_object_keylen_foreach((json_t *)v, key, klen, val)
+        {
+            if (rc)
+                break;
+            if (!first)
+                rc = indent > 0 ? keel__pol_sbuf_putc(b, ',') : keel__pol_sbuf_append(b, ", ", 2);
+            first = false;
+            if (rc == 0 && indent > 0)
+                rc = json_newline(b, indent, level + 1);
+            if (rc == 0)
+                rc = json_str(b, key, klen);
+            if (rc == 0)
+                rc = keel__pol_sbuf_append(b, ": ", 2);
+            if (rc == 0)
+                rc = py_json_dumps(b, val, indent, level + 1);
+        }
+        if (rc == 0 && indent > 0)
+            rc = json_newline(b, indent, level);
+        return rc ? rc : keel__pol_sbuf_putc(b, '}');
+    }
+    }
+    return KEEL_EINVAL;
+}
+
+int keel__pol_json_dumps(keel__pol_sbuf_t *b, const json_t *v, int indent)
+{
+    return py_json_dumps(b, v, indent, 0);
+}
+
 bool keel__pol_truthy(const json_t *v)
 {
     switch (json_typeof(v)) {

@@ -103,6 +103,13 @@ typedef enum { KEEL__PY_STR, KEEL__PY_REPR, KEEL__PY_ASCII } keel__pol_textmode_
  */
 int keel__pol_json_text(keel__pol_sbuf_t *b, const json_t *v, keel__pol_textmode_t mode);
 
+/**
+ * Appends json.dumps(v) as Python writes it: ", " and ": " separators (or,
+ * with indent > 0, newlines and that many spaces per level with ","),
+ * ASCII only (\uXXXX escapes, surrogate pairs), floats as repr().
+ */
+int keel__pol_json_dumps(keel__pol_sbuf_t *b, const json_t *v, int indent);
+
 /** Python truthiness of the value json.loads() would have made of v. */
 bool keel__pol_truthy(const json_t *v);
 

@@ -12,11 +12,13 @@
  * (shared by reference, as PyYAML shares the Python object), merge keys
  * ("<<") are flattened as SafeConstructor.flatten_mapping does.
  *
- * Known differences, all in values no policy file holds: timestamps stay
- * strings (PyYAML makes datetime objects), .inf/.nan become true (jansson
- * has no non-finite numbers), non-string mapping keys become their str()
- * text, and !!binary, !!set, !!omap, !!pairs are refused.
+ * Known differences, all in values no policy file holds: timestamps and
+ * .inf/.nan become true (jansson has no datetime or non-finite numbers;
+ * like them, true is a true value that is not iterable, so rules behave the
+ * same, but str() of a list holding one differs), and !!binary, !!set,
+ * !!omap, !!pairs and !!timestamp tags are refused.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +189,97 @@ static bool re_null(const char *s)
     return s[0] == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0;
 }
 
+static bool digits(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+static int num(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    return v;
+}
+
+/* One or two digits at *p; returns -1 if none. */
+static int num12(const char **p)
+{
+    if (!digits(*p, 1))
+        return -1;
+    int n = digits(*p + 1, 1) ? 2 : 1;
+    int v = num(*p, n);
+    *p += n;
+    return v;
+}
+
+static bool valid_date(int y, int m, int d)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1 || m < 1 || m > 12 || d < 1)
+        return false;
+    int max = mdays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+    return d <= max;
+}
+
+/* PyYAML's timestamp resolver. Returns 0 (not a timestamp), 1 (a valid
+ * one: a datetime) or -1 (matches but datetime() would raise). */
+static int timestamp_kind(const char *s)
+{
+    if (!digits(s, 4) || s[4] != '-')
+        return 0;
+    int y = num(s, 4);
+    if (strlen(s) == 10 && digits(s + 5, 2) && s[7] == '-' && digits(s + 8, 2))
+        return valid_date(y, num(s + 5, 2), num(s + 8, 2)) ? 1 : -1;
+    const char *p = s + 5;
+    int mo = num12(&p);
+    if (mo < 0 || *p++ != '-')
+        return 0;
+    int d = num12(&p);
+    if (d < 0)
+        return 0;
+    if (*p == 'T' || *p == 't')
+        p++;
+    else if (*p == ' ' || *p == '\t')
+        while (*p == ' ' || *p == '\t')
+            p++;
+    else
+        return 0;
+    int h = num12(&p);
+    if (h < 0 || p[0] != ':' || !digits(p + 1, 2) || p[3] != ':' || !digits(p + 4, 2))
+        return 0;
+    int mi = num(p + 1, 2), se = num(p + 4, 2);
+    p += 6;
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    const char *q = p;
+    while (*q == ' ' || *q == '\t')
+        q++;
+    if (*q == 'Z') {
+        q++;
+    } else if (*q == '-' || *q == '+') {
+        q++;
+        if (num12(&q) < 0)
+            return 0;
+        if (*q == ':') {
+            if (!digits(q + 1, 2))
+                return 0;
+            q += 3;
+        }
+    } else {
+        q = p;
+    }
+    if (*q != '\0')
+        return 0;
+    return (valid_date(y, mo, d) && h < 24 && mi < 60 && se < 60) ? 1 : -1;
+}
+
 /* SafeConstructor.construct_yaml_int */
 static json_t *make_int(const char *text)
 {
@@ -275,7 +368,11 @@ static int compose_scalar(composer_t *c, yaml_event_t *ev, json_t **out)
                 v = json_null();
             else if (strcmp(val, "=") == 0)
                 return perr(c, &ev->start_mark, "could not determine a constructor for the tag 'tag:yaml.org,2002:value'");
-            /* Timestamps stay strings (see the file comment). */
+            else if (val[0] >= '0' && val[0] <= '9' && timestamp_kind(val) != 0) {
+                if (timestamp_kind(val) < 0)
+                    return perr(c, &ev->start_mark, "invalid timestamp");
+                v = json_true(); /* a datetime: true, not iterable, not a str */
+            }
         }
         if (v == NULL)
             v = json_stringn_nocheck(val, len);
@@ -319,17 +416,47 @@ static int remember_anchor(composer_t *c, const yaml_char_t *anchor, json_t *v)
     return json_object_set(c->anchors, (const char *)anchor, v) == 0 ? 0 : KEEL_ENOMEM;
 }
 
-/* str() of a scalar key that is not a string, so it can be a JSON key. */
+/*
+ * A mapping key that is not a str (None, a bool, a number) cannot be named
+ * by enforce() in Python, yet it is part of the Rules dict and json.dumps()
+ * prints it as null/true/false/digits. It becomes KEEL__POL_NONSTR_KEY
+ * followed by that text: a byte no UTF-8 name can start with.
+ */
 static int key_text(json_t *k, keel_buf_t *out)
 {
+    int rc = keel_buf_putc(out, KEEL__POL_NONSTR_KEY);
+    if (rc != 0)
+        return rc;
+    if (json_is_null(k))
+        return keel_buf_puts(out, "null");
+    if (json_is_true(k))
+        return keel_buf_puts(out, "true");
+    if (json_is_false(k))
+        return keel_buf_puts(out, "false");
     char st[64];
     keel__pol_sbuf_t b;
     keel__pol_sbuf_init(&b, st, sizeof(st));
-    int rc = keel__pol_json_text(&b, k, KEEL__PY_STR);
+    rc = keel__pol_json_text(&b, k, KEEL__PY_STR);
     if (rc == 0)
         rc = keel_buf_append(out, b.base ? b.base : "", b.len);
     keel__pol_sbuf_free(&b);
     return rc;
+}
+
+/* Python's hash identity of a scalar key: equal numbers are one key. */
+static void canonical_key(const json_t *k, char *out, size_t cap)
+{
+    if (json_is_null(k)) {
+        snprintf(out, cap, "None");
+        return;
+    }
+    double x = json_is_true(k) ? 1 : json_is_false(k) ? 0 : json_is_integer(k) ? (double)json_integer_value(k) : json_real_value(k);
+    if (json_is_integer(k))
+        snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(k));
+    else if (x == (double)(long long)x && fabs(x) < 9e18)
+        snprintf(out, cap, "%lld", (long long)x);
+    else
+        snprintf(out, cap, "%.17g", x);
 }
 
 static int merge_into(composer_t *c, json_t *merged, json_t *src, const yaml_mark_t *m)
@@ -341,7 +468,7 @@ static int merge_into(composer_t *c, json_t *merged, json_t *src, const yaml_mar
     json_t *v;
     json_object_keylen_foreach(src, k, kl, v)
     {
-        if (json_object_getn(merged, k, kl) == NULL && json_object_setn(merged, k, kl, v) != 0)
+        if (json_object_getn(merged, k, kl) == NULL && json_object_setn_nocheck(merged, k, kl, v) != 0)
             return KEEL_ENOMEM;
     }
     return 0;
@@ -352,10 +479,10 @@ static int compose_mapping(composer_t *c, yaml_event_t *start, json_t **out)
     const char *tag = (const char *)start->data.mapping_start.tag;
     if (tag && strcmp(tag, "!") != 0 && strcmp(tag, YAML_MAP_TAG) != 0)
         return perr(c, &start->start_mark, "could not determine a constructor for this tag");
-    json_t *own = json_object(), *merged = json_object();
+    json_t *own = json_object(), *merged = json_object(), *ids = json_object();
     keel_buf_t kb;
     keel_buf_init(&kb);
-    int rc = (own && merged) ? 0 : KEEL_ENOMEM;
+    int rc = (own && merged && ids) ? 0 : KEEL_ENOMEM;
     while (rc == 0) {
         yaml_event_t kev;
         if ((rc = next_event(c, &kev)) != 0)
@@ -395,17 +522,30 @@ static int compose_mapping(composer_t *c, yaml_event_t *start, json_t **out)
             rc = perr(c, &km, "found unhashable key");
         } else {
             keel_buf_reset(&kb);
-            if (json_is_string(key))
+            if (json_is_string(key)) {
                 rc = keel_buf_append(&kb, json_string_value(key), json_string_length(key));
-            else
-                rc = key_text(key, &kb);
-            if (rc == 0 && json_object_setn(own, kb.base ? kb.base : "", kb.len, val) != 0)
+            } else {
+                /* 1, 1.0 and True are one dict key in Python; the first
+                 * spelling stays. */
+                char canon[64];
+                canonical_key(key, canon, sizeof(canon));
+                json_t *seen = json_object_get(ids, canon);
+                if (seen)
+                    rc = keel_buf_append(&kb, json_string_value(seen), json_string_length(seen));
+                else {
+                    rc = key_text(key, &kb);
+                    if (rc == 0 && json_object_set_new(ids, canon, json_stringn_nocheck(kb.base, kb.len)) != 0)
+                        rc = KEEL_ENOMEM;
+                }
+            }
+            if (rc == 0 && json_object_setn_nocheck(own, kb.base ? kb.base : "", kb.len, val) != 0)
                 rc = KEEL_ENOMEM;
         }
         json_decref(key);
         json_decref(val);
     }
     keel_buf_free(&kb);
+    json_decref(ids);
     if (rc == 0) {
         /* Merged keys first, the mapping's own keys override them. */
         const char *k;
@@ -413,7 +553,7 @@ static int compose_mapping(composer_t *c, yaml_event_t *start, json_t **out)
         json_t *v;
         json_object_keylen_foreach(own, k, kl, v)
         {
-            if (rc == 0 && json_object_setn(merged, k, kl, v) != 0)
+            if (rc == 0 && json_object_setn_nocheck(merged, k, kl, v) != 0)
                 rc = KEEL_ENOMEM;
         }
     }
@@ -542,10 +682,87 @@ int keel__pol_yaml_load(const char *data, size_t len, json_t **out, keel_buf_t *
     return 0;
 }
 
+/*
+ * Python's json accepts NaN, Infinity and numbers of any size, which
+ * jansson refuses. Each such number is a true value that is neither a str
+ * nor iterable, which is all a policy file's loader asks of it, so they are
+ * replaced by `true` and the text is parsed again. Returns NULL when the
+ * text is not JSON for another reason.
+ */
+static json_t *json_with_python_numbers(const char *data, size_t len)
+{
+    keel_buf_t b;
+    keel_buf_init(&b);
+    bool changed = false;
+    for (size_t i = 0; i < len;) {
+        char ch = data[i];
+        if (ch == '"') {
+            size_t j = i + 1;
+            while (j < len && data[j] != '"')
+                j += data[j] == '\\' ? 2 : 1;
+            j = j < len ? j + 1 : len;
+            if (keel_buf_append(&b, data + i, j - i) != 0)
+                goto fail;
+            i = j;
+            continue;
+        }
+        static const char *const words[] = {"-Infinity", "Infinity", "NaN"};
+        bool hit = false;
+        for (int w = 0; w < 3 && !hit; w++) {
+            size_t wl = strlen(words[w]);
+            if (len - i >= wl && memcmp(data + i, words[w], wl) == 0) {
+                if (keel_buf_puts(&b, "true") != 0)
+                    goto fail;
+                i += wl;
+                hit = changed = true;
+            }
+        }
+        if (hit)
+            continue;
+        if (ch == '-' || (ch >= '0' && ch <= '9')) {
+            size_t j = i + 1;
+            bool real = false;
+            while (j < len && strchr("0123456789.eE+-", data[j])) {
+                real |= data[j] == '.' || data[j] == 'e' || data[j] == 'E';
+                j++;
+            }
+            char tmp[64];
+            bool huge = false;
+            if (j - i >= sizeof(tmp)) {
+                huge = true;
+            } else {
+                memcpy(tmp, data + i, j - i);
+                tmp[j - i] = '\0';
+                errno = 0;
+                if (real)
+                    huge = isinf(strtod(tmp, NULL));
+                else
+                    (void)strtoll(tmp, NULL, 10), huge = errno == ERANGE;
+            }
+            if (keel_buf_append(&b, huge ? "true" : data + i, huge ? 4 : j - i) != 0)
+                goto fail;
+            changed |= huge;
+            i = j;
+            continue;
+        }
+        if (keel_buf_putc(&b, ch) != 0)
+            goto fail;
+        i++;
+    }
+    json_t *doc = changed ? json_loadb(b.base, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+    keel_buf_free(&b);
+    return doc;
+fail:
+    keel_buf_free(&b);
+    return NULL;
+}
+
 int keel__pol_parse_document(const char *data, size_t len, json_t **out, keel_buf_t *err)
 {
     json_error_t jerr;
     json_t *doc = json_loadb(data, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    if (doc == NULL)
+        doc = json_with_python_numbers(data, len);
     if (doc == NULL) {
         int rc = keel__pol_yaml_load(data, len, &doc, err);
         if (rc != 0)
@@ -586,8 +803,9 @@ int keel__pol_ruleset_load_doc(keel__pol_ruleset_t *rs, const json_t *doc, bool 
         const char *why = NULL;
         rc = keel_policy_rule_from_json(v, &parsed[i], &why);
         if (rc == KEEL_EINVAL) {
+            bool nonstr = kl > 0 && k[0] == KEEL__POL_NONSTR_KEY;
             keel_buf_reset(err);
-            keel_buf_printf(err, "rule \"%.*s\": %s", (int)kl, k, why ? why : "nested too deeply");
+            keel_buf_printf(err, "rule \"%.*s\": %s", (int)(kl - nonstr), k + nonstr, why ? why : "nested too deeply");
         }
         i++;
     }
