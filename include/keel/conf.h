@@ -276,6 +276,14 @@ int keel_conf_reload(keel_conf_t *c);
 typedef void (*keel_conf_warn_cb)(void *data, const char *message);
 void keel_conf_set_warning_handler(keel_conf_t *c, keel_conf_warn_cb cb, void *data);
 
+/**
+ * The value oslo.config gives its own config_file option after a parse:
+ * the --config-file arguments in order, or the default files found when
+ * none was given. Stores up to max borrowed paths (valid until the next
+ * parse) and returns how many there are in all.
+ */
+size_t keel_conf_config_files(const keel_conf_t *c, const char **out, size_t max);
+
 /** Visits every registered option in registration order. */
 typedef void (*keel_conf_visit_cb)(void *data, const char *group, const keel_conf_opt_t *opt, const keel_conf_value_t *value);
 void keel_conf_foreach(const keel_conf_t *c, keel_conf_visit_cb cb, void *data);

@@ -917,6 +917,22 @@ int keel_conf_set_default(keel_conf_t *c, const char *group, const char *name, c
     return set_text(c, group, name, text, false);
 }
 
+size_t keel_conf_config_files(const keel_conf_t *c, const char **out, size_t max)
+{
+    size_t n = 0;
+    conf_attr_t *a = c->ns ? keel__conf_ns_attr(c->ns, "config_file", false) : NULL;
+    if (a != NULL && a->kind == ATTR_LIST) {
+        for (size_t i = 0; i < a->list.len; i++, n++)
+            if (n < max)
+                out[n] = ((conf_text_t *)a->list.items[i])->text;
+        return n;
+    }
+    for (char **f = c->default_files; f && *f; f++, n++)
+        if (n < max)
+            out[n] = *f;
+    return n;
+}
+
 void keel_conf_foreach(const keel_conf_t *c, keel_conf_visit_cb cb, void *data)
 {
     for (size_t i = 0; i < c->groups.len; i++) {

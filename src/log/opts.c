@@ -369,16 +369,14 @@ static int cmp_line(const void *a, const void *b)
     return strcmp(x->dest, y->dest);
 }
 
-/* Python's str() of a list of str: the command line or the config files. */
-static int argv_list(keel_buf_t *out, keel_buf_t *files)
+/* Python's str() of a list of str: the command line (sys.argv[1:]). */
+static int argv_list(keel_buf_t *out)
 {
     keel_buf_t raw;
     keel_buf_init(&raw);
     int rc = keel_read_file("/proc/self/cmdline", &raw);
     rc = rc ? rc : keel_buf_putc(out, '[');
-    rc = rc ? rc : keel_buf_putc(files, '[');
-    bool want_file = false;
-    size_t nargs = 0, nfiles = 0;
+    size_t nargs = 0;
     for (size_t i = 0, k = 0; rc == 0 && i < raw.len; k++) {
         const char *arg = raw.base + i;
         size_t n = strlen(arg);
@@ -388,22 +386,25 @@ static int argv_list(keel_buf_t *out, keel_buf_t *files)
         if (nargs++)
             rc = keel_buf_puts(out, ", ");
         rc = rc ? rc : keel__log_str_repr(arg, n, false, out);
-        const char *file = NULL;
-        if (want_file)
-            file = arg;
-        else if (strncmp(arg, "--config-file=", 14) == 0)
-            file = arg + 14;
-        want_file = strcmp(arg, "--config-file") == 0;
-        if (rc == 0 && file) {
-            if (nfiles++)
-                rc = keel_buf_puts(files, ", ");
-            rc = rc ? rc : keel__log_str_repr(file, strlen(file), false, files);
-        }
     }
     rc = rc ? rc : keel_buf_putc(out, ']');
-    rc = rc ? rc : keel_buf_putc(files, ']');
     keel_buf_free(&raw);
     return rc;
+}
+
+/* str() of conf's config_file value: the --config-file arguments or the
+ * default files found. */
+static int files_list(const keel_conf_t *conf, keel_buf_t *out)
+{
+    const char *paths[64];
+    size_t n = keel_conf_config_files(conf, paths, 64);
+    int rc = keel_buf_putc(out, '[');
+    for (size_t i = 0; rc == 0 && i < n && i < 64; i++) {
+        if (i)
+            rc = keel_buf_puts(out, ", ");
+        rc = rc ? rc : keel__log_str_repr(paths[i], strlen(paths[i]), false, out);
+    }
+    return rc ? rc : keel_buf_putc(out, ']');
 }
 
 #define STARS "********************************************************************************"
@@ -426,7 +427,7 @@ void keel_log_opt_values(const keel_conf_t *conf, keel_log_t *log, int level)
         qsort(c.lines.items, c.lines.len, sizeof(void *), cmp_line);
     KEEL_LOG(log, level, STARS);
     KEEL_LOG(log, level, "Configuration options gathered from:");
-    if (argv_list(&args, &files) == 0) {
+    if (argv_list(&args) == 0 && files_list(conf, &files) == 0) {
         KEEL_LOG(log, level, "command line args: %s", args.base);
         KEEL_LOG(log, level, "config files: %s", files.base);
     }
