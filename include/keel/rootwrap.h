@@ -250,6 +250,92 @@ void keel_rootwrap_syslog_log(void *logger, int level, const char *msg);
 
 void keel_rootwrap_syslog_close(keel_rootwrap_syslog_t *s);
 
+/*
+ * Daemon mode, like oslo-rootwrap-daemon: one privileged process keeps the
+ * filters loaded and runs allowed commands for clients, so a service pays
+ * for neither a start-up nor a filter load per command. The protocol is
+ * keel's own (docs/rootwrap.md): a UNIX socket in a fresh 0700 directory
+ * owned by the user who ran sudo (SUDO_UID) or root, a 32-byte random
+ * token printed on the daemon's stdout, and a peer uid check. Refused
+ * commands come back as status 96 or 99 with empty output, as
+ * oslo-rootwrap-daemon returns them.
+ */
+typedef struct keel_rootwrap_daemon_s keel_rootwrap_daemon_t;
+
+/**
+ * Creates the private directory, the listening socket and the token.
+ * cfg, filters and log (may be NULL) are borrowed and must outlive the
+ * daemon. Returns 0 and *out (release with keel_rootwrap_daemon_free), or
+ * an error with why set.
+ */
+int keel_rootwrap_daemon_new(keel_rootwrap_daemon_t **out, const keel_rootwrap_config_t *cfg,
+                             const keel_rootwrap_filters_t *filters, keel_rootwrap_syslog_t *log, keel_buf_t *why);
+
+/** The socket path; lives as long as the daemon. */
+const char *keel_rootwrap_daemon_socket(const keel_rootwrap_daemon_t *d);
+
+/** The token as 64 lower-case hex digits; lives as long as the daemon. */
+const char *keel_rootwrap_daemon_token(const keel_rootwrap_daemon_t *d);
+
+/**
+ * Serves clients, one thread per connection, until cfg->daemon_timeout
+ * seconds pass with no request (none running), a client asks for a
+ * shutdown, or keel_rootwrap_daemon_stop() is called. The socket is gone
+ * when it returns. Returns 0 or -errno.
+ */
+int keel_rootwrap_daemon_serve(keel_rootwrap_daemon_t *d);
+
+/** Makes keel_rootwrap_daemon_serve() return; async-signal-safe. */
+void keel_rootwrap_daemon_stop(keel_rootwrap_daemon_t *d);
+
+/** Waits for running requests, removes the socket and directory, frees. NULL is a no-op. */
+void keel_rootwrap_daemon_free(keel_rootwrap_daemon_t *d);
+
+/** A client of the daemon. Opaque; one request at a time (calls are serialised). */
+typedef struct keel_rootwrap_client_s keel_rootwrap_client_t;
+
+/**
+ * A client that starts the daemon with daemon_argv (searched in $PATH;
+ * usually {"sudo", "keel-rootwrap-daemon", "/etc/nova/rootwrap.conf",
+ * NULL}) at the first request, and again when the daemon has gone away,
+ * retrying that request once, as oslo_rootwrap.client.Client does.
+ * daemon_argv is copied. Returns 0 and *out, KEEL_EINVAL or KEEL_ENOMEM.
+ */
+int keel_rootwrap_client_new(keel_rootwrap_client_t **out, char *const *daemon_argv);
+
+/**
+ * A client of a daemon already running, given the two lines it printed:
+ * the socket path and the hex token. Returns 0 and *out, KEEL_EINVAL for a
+ * malformed token, or KEEL_ENOMEM.
+ */
+int keel_rootwrap_client_connect(keel_rootwrap_client_t **out, const char *socket_path, const char *token_hex);
+
+/** What a command gave back. Init before use; free after. */
+typedef struct keel_rootwrap_result_s {
+    int returncode; /* the command's exit status, minus the signal that killed it, or 96 / 99 */
+    keel_buf_t out; /* its stdout */
+    keel_buf_t err; /* its stderr; or why the daemon could not run it */
+} keel_rootwrap_result_t;
+
+void keel_rootwrap_result_init(keel_rootwrap_result_t *r);
+void keel_rootwrap_result_free(keel_rootwrap_result_t *r);
+
+/**
+ * Runs argv[0..argc) through the daemon, feeding it in[0..inlen) on stdin
+ * (in NULL: stdin closed at once). Returns 0 with res filled (a refusal is
+ * returncode 96 or 99, not an error); KEEL_EINVAL when the daemon could
+ * not run an allowed command (res->err says why: unknown run_as user,
+ * executable that cannot be executed, ...) or for bad arguments; or a
+ * transport error (-errno, KEEL_EACCES for a wrong token, KEEL_EPROTO,
+ * KEEL_ECONNREFUSED when the daemon would not start, with res->err saying
+ * why). res is reset first; the caller owns it.
+ */
+int keel_rootwrap_execute(keel_rootwrap_client_t *c, char *const *argv, size_t argc, const void *in, size_t inlen,
+                          keel_rootwrap_result_t *res);
+
+/** Closes the connection; a daemon this client started is asked to stop and reaped. NULL is a no-op. */
+void keel_rootwrap_client_free(keel_rootwrap_client_t *c);
+
 #ifdef __cplusplus
 }
 #endif

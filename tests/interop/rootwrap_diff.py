@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Differential test of keel's rootwrap module against oslo.rootwrap 6.3.1.
 
-usage: rootwrap_diff.py PROBE [KEEL_ROOTWRAP]
+usage: rootwrap_diff.py PROBE [KEEL_ROOTWRAP [KEEL_ROOTWRAP_DAEMON CLIENT_PROBE]]
 
 Builds a scratch tree (filter files, exec dirs, symlinks, running
 processes for KillFilter), writes a few thousand cases with a fixed seed,
@@ -16,7 +16,8 @@ and has both sides decide every one of them:
     Python regular expressions.
   * With KEEL_ROOTWRAP, harmless commands run end to end through
     keel-rootwrap and oslo-rootwrap, comparing exit status, stdout and
-    stderr (see rootwrap_e2e.py).
+    stderr; with the daemon and tests/rootwrap/rootwrap_client_probe too,
+    through keel-rootwrap-daemon and oslo-rootwrap-daemon (rootwrap_e2e.py).
 
 Prints one "SUMMARY:" line with the case count and the disagreements; exits
 1 if there is any disagreement.
@@ -549,6 +550,8 @@ def main():
         sys.exit(__doc__)
     probe = os.path.abspath(sys.argv[1])
     keel_rootwrap = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else None
+    keel_daemon = os.path.abspath(sys.argv[3]) if len(sys.argv) > 4 else None
+    client_probe = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
     rnd = random.Random(SEED)
     print('seed %d' % SEED)
     F = Fixture()
@@ -601,7 +604,7 @@ def main():
         if keel_rootwrap:
             sys.path.insert(0, HERE)
             import rootwrap_e2e
-            e2e_cases, e2e_disagree = rootwrap_e2e.run(keel_rootwrap, F, rnd)
+            e2e_cases, e2e_disagree = rootwrap_e2e.run(keel_rootwrap, F, rnd, keel_daemon, client_probe)
         print('SUMMARY: rootwrap differential vs oslo.rootwrap 6.3.1 (seed %d): %d cases (%d command lines), '
               '%d end-to-end runs, %d disagreements' % (SEED, total + e2e_cases, counts.get('match', 0), e2e_cases,
                                                        disagree + e2e_disagree))

@@ -15,6 +15,8 @@ import concurrent.futures
 import os
 import socket
 import subprocess
+import threading
+import time
 
 OSLO = '/usr/bin/oslo-rootwrap'
 TRACEBACK = b'Traceback (most recent call last):'
@@ -54,6 +56,8 @@ bogus: BogusFilter, x, root
         'path': f'[DEFAULT]\nfilters_path={E}/filters\n',
         'syslog': f'[DEFAULT]\nfilters_path={E}/filters\nexec_dirs={T}/bin,/usr/bin\nuse_syslog=True\n'
                   'syslog_log_facility=local0\nsyslog_log_level=INFO\n',
+        'dsyslog': f'[DEFAULT]\nfilters_path={E}/filters\nexec_dirs={T}/bin,/usr/bin,/bin\nuse_syslog=True\n'
+                   'syslog_log_level=INFO\n',
         'syslog_err': f'[DEFAULT]\nfilters_path={E}/filters\nexec_dirs=/usr/bin\nuse_syslog=yes\n',
         'bad_level': f'[DEFAULT]\nfilters_path={E}/filters\nsyslog_log_level=loud\n',
         'bad_int': f'[DEFAULT]\nfilters_path={E}/filters\ndaemon_timeout=soon\n',
@@ -167,18 +171,62 @@ exec "$@"
 '''
 
 
-def syslog_cases(keel, F, conf, env):
+class LogCollector:
+    """Reads our /dev/log socket all the time: a datagram socket queues
+    only a few messages, and a full queue blocks the writer."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.1)
+        self.lines = []
+        self.lock = threading.Lock()
+        self.running = True
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while self.running:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.lines.append(data)
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+def log_namespace(F):
+    """A collector on a socket of ours and the command prefix that makes the
+    socket the /dev/log of a private mount namespace; None where namespaces
+    are not available."""
     T = F.root
     if subprocess.run(['unshare', '-m', 'true'], capture_output=True).returncode != 0:
+        return None
+    write(T + '/ns.sh', NS_SCRIPT)
+    return LogCollector(T + '/log.sock'), ['unshare', '-m', 'sh', T + '/ns.sh', T]
+
+
+def drain(c):
+    """The lines received so far (after a short wait for stragglers)."""
+    time.sleep(0.2)
+    with c.lock:
+        lines, c.lines = c.lines, []
+    return lines
+
+
+def syslog_cases(keel, F, conf, env, ns):
+    if ns is None:
         print('e2e: no mount namespaces here; syslog cases skipped')
         return 0, 0
-    sock_path = T + '/log.sock'
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(sock_path)
-    s.settimeout(0.2)
-    script = T + '/ns.sh'
-    write(script, NS_SCRIPT)
-    wrap = ['unshare', '-m', 'sh', script, T]
+    s, wrap = ns
+    T = F.root
     n = bad = 0
     for cfg, args in [(conf['syslog'], ['echo', 'logged']), (conf['syslog'], ['cat', '/nonexistent']),
                       (conf['syslog'], ['rm', '-rf', '/']), (conf['syslog'], ['thing']),
@@ -187,23 +235,84 @@ def syslog_cases(keel, F, conf, env):
         got = []
         for prog in (OSLO, keel):
             r = run_one(prog, cfg, args, None, env, T, wrap)
-            lines = []
-            while True:
-                try:
-                    lines.append(s.recv(65536).replace(b'oslo-rootwrap: ', b'ROOTWRAP: ').replace(
-                        b'keel-rootwrap: ', b'ROOTWRAP: '))
-                except socket.timeout:
-                    break
+            lines = [x.replace(b'oslo-rootwrap: ', b'ROOTWRAP: ').replace(b'keel-rootwrap: ', b'ROOTWRAP: ')
+                     for x in drain(s)]
             got.append((r, lines))
         n += 1
         if got[0][1] != got[1][1] or not agree(got[0][0], got[1][0]):
             bad += 1
             print('E2E SYSLOG DIFF %s %r\n  python: %r\n  keel:   %r' % (os.path.basename(cfg), args, got[0], got[1]))
-    s.close()
     return n, bad
 
 
-def run(keel, F, rnd):
+# The daemons' start and stop lines differ (oslo's are multiprocessing's);
+# the comparison keeps the lines about commands.
+DAEMON_LIFECYCLE = (b'Starting rootwrap daemon main loop', b'Got signal', b'Waiting for all client threads')
+
+
+def daemon_cases(F, conf, env, daemon, client_probe, ns):
+    """The same command lines through oslo-rootwrap-daemon (its Python
+    client) and keel-rootwrap-daemon (keel's C client): exit status (96 and
+    99 for refusals, minus the signal for a killed command), stdout,
+    stderr, errors where the Python client raises, and the syslog lines.
+
+    Both run with use_syslog in a namespace whose /dev/log is ours:
+    without a working log handler oslo-rootwrap-daemon's refusals fail
+    (logging writes to the stderr it closed, and the ValueError reaches the
+    client), which is not the behaviour to compare with."""
+    if ns is None:
+        print('e2e: no mount namespaces here; daemon cases skipped')
+        return 0, 0
+    s, wrap = ns
+    import json
+    D = F.root + '/data'
+    cmds = [(['cat'], b'hello\n'), (['echo', 'a', 'é', '\udcff', ''], None), (['true'], None), (['false'], None),
+            (['python3', '-c', 'import sys; sys.exit(42)'], None), (['python3', '-c', 'import os; os.abort()'], None),
+            (['rm', '-rf', '/'], None), (['thing'], None), (['id', '-un'], None), (['cat', '/nonexistent'], None),
+            (['env', 'FOO=1', 'BAR=2', 'env'], None), (['head', '/etc/hostname'], None), (['ls', D], None),
+            (['cat', D + '/images/../images/a.img'], b''), (['cat'], bytes(range(256)) * 64), (['tool'], None),
+            (['echo;id'], None), (['privsep-helper'], None)]
+    lines = ''.join(json.dumps({'args': [a.encode('utf-8', 'surrogateescape').hex() for a in args],
+                                **({'stdin': data.hex()} if data is not None else {})}) + '\n'
+                    for args, data in cmds).encode()
+    here = os.path.dirname(os.path.abspath(__file__))
+    logs = []
+    results = []
+    for argv in (['/usr/bin/python3', os.path.join(here, 'rootwrap_daemon_probe.py'), conf['dsyslog']],
+                 [client_probe, daemon, conf['dsyslog']]):
+        try:
+            results.append(subprocess.run(wrap + argv, input=lines, capture_output=True, env=env, cwd=F.root,
+                                          timeout=120))
+        except subprocess.TimeoutExpired as e:
+            print('daemon probe timed out: %r\nstdout %r\nstderr %r' % (argv, e.stdout, (e.stderr or b'')[-3000:]))
+            return len(cmds) + 1, len(cmds) + 1
+        time.sleep(0.5)  # the daemon logs its last lines as it stops
+        logs.append([x.replace(b'oslo-rootwrap-daemon: ', b'DAEMON: ').replace(b'keel-rootwrap-daemon: ', b'DAEMON: ')
+                     for x in drain(s) if not any(m in x for m in DAEMON_LIFECYCLE)])
+    py, k = results
+    pl = [(' '.join(x.split()[:1]) if x.startswith('error') else x) for x in py.stdout.decode().splitlines()]
+    kl = [(' '.join(x.split()[:1]) if x.startswith('error') else x) for x in k.stdout.decode().splitlines()]
+    bad = 0
+    if len(pl) != len(cmds) or len(kl) != len(cmds):
+        print('daemon probes failed: python %r keel %r' % (py.stderr[-2000:], k.stderr[-2000:]))
+        return len(cmds), len(cmds)
+    for (args, data), a, b in zip(cmds, pl, kl):
+        if a != b:
+            bad += 1
+            print('E2E DAEMON DIFF %r\n  python: %s\n  keel:   %s' % (args, a[:300], b[:300]))
+    # After a request the daemon could not run, oslo's client restarts its
+    # daemon, which loads the filters (and warns about them) again; keel's
+    # client keeps the connection. Filter warnings compare as a set.
+    def split(lines):
+        warn = sorted(set(x for x in lines if b'Skipping unknown filter class' in x))
+        return warn, [x for x in lines if b'Skipping unknown filter class' not in x]
+    if split(logs[0]) != split(logs[1]):
+        bad += 1
+        print('E2E DAEMON SYSLOG DIFF\n  python: %r\n  keel:   %r' % (logs[0], logs[1]))
+    return len(cmds) + 1, bad
+
+
+def run(keel, F, rnd, daemon=None, client_probe=None):
     conf = setup(F)
     env = {'PATH': '/usr/local/bin:/usr/bin:/bin', 'LANG': 'C.UTF-8', 'HOME': '/root', 'FOO': 'outer',
            'KEEP_ME': 'yes'}
@@ -233,6 +342,13 @@ def run(keel, F, rnd):
             bad += 1
             print('E2E DIFF no command %r: python %r, keel %r' % (args, (py.returncode, py.stderr),
                                                                   (k.returncode, k.stderr)))
-    sn, sbad = syslog_cases(keel, F, conf, env)
-    print('end-to-end: %d runs (%d with syslog), %d disagreements' % (n + sn, sn, bad + sbad))
-    return n + sn, bad + sbad
+    ns = log_namespace(F)
+    sn, sbad = syslog_cases(keel, F, conf, env, ns)
+    dn = dbad = 0
+    if daemon and client_probe:
+        dn, dbad = daemon_cases(F, conf, env, daemon, client_probe, ns)
+    if ns:
+        ns[0].close()
+    print('end-to-end: %d runs (%d with syslog, %d through the daemons), %d disagreements'
+          % (n + sn + dn, sn, dn, bad + sbad + dbad))
+    return n + sn + dn, bad + sbad + dbad

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Security tests of keel-rootwrap (and, given its path, the daemon).
 
-usage: security.py KEEL_ROOTWRAP [KEEL_ROOTWRAP_DAEMON_CLIENT]
+usage: security.py KEEL_ROOTWRAP [KEEL_ROOTWRAP_DAEMON]
 
 Each check runs the real program as root in a scratch directory:
 no shell ever sees the arguments, $PATH cannot substitute a binary, the
@@ -30,10 +30,13 @@ def check(name, ok, detail=''):
 
 def main():
     keel = os.path.abspath(sys.argv[1])
+    daemon = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else None
     T = tempfile.mkdtemp(prefix='keel-rootwrap-sec-')
     os.chmod(T, 0o755)
     try:
         run_checks(keel, T)
+        if daemon:
+            daemon_checks(daemon, T)
     finally:
         shutil.rmtree(T, ignore_errors=True)
     print('SUMMARY: rootwrap security: %d checks failed' % len(failures))
@@ -140,6 +143,48 @@ sleep: CommandFilter, sleep, root
     write(BF + '/x.filters', '[Filters]\necho: CommandFilter, echo\n')
     r = rw('echo', 'x', conf_path=T + '/bf.conf')
     check('a filter with too few fields is refused', r.returncode == 1 and b'x.filters:2:' in r.stderr, repr(r))
+
+
+def daemon_checks(daemon, T):
+    import socket
+    conf = T + '/rootwrap.conf'
+    env = {'PATH': '/usr/bin:/bin', 'SUDO_UID': str(pwd.getpwnam('daemon').pw_uid),
+           'SUDO_GID': str(pwd.getpwnam('daemon').pw_gid)}
+    p = subprocess.Popen([daemon, conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    path = p.stdout.readline().decode().strip()
+    token = p.stdout.readline().decode().strip()
+    d = os.path.dirname(path)
+    st = os.stat(d)
+    check('the daemon directory is 0700 and belongs to the sudo user',
+          st.st_mode & 0o777 == 0o700 and st.st_uid == pwd.getpwnam('daemon').pw_uid, oct(st.st_mode))
+
+    def try_connect(as_user):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                os.setgid(pwd.getpwnam(as_user).pw_gid)
+                os.setuid(pwd.getpwnam(as_user).pw_uid)
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(path)
+                s.sendall(b'KRW1' + bytes.fromhex(token))
+                os.write(w, s.recv(4) or b'closed')
+            except OSError as e:
+                os.write(w, type(e).__name__.encode())
+            os._exit(0)
+        os.close(w)
+        out = os.read(r, 100)
+        os.close(r)
+        os.waitpid(pid, 0)
+        return out
+
+    check('another user cannot reach the socket, even with the token', try_connect('nobody') == b'PermissionError',
+          repr(try_connect('nobody')))
+    check('the sudo user gets in with the token', try_connect('daemon') == b'OK\0\0', repr(try_connect('daemon')))
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=10)
+    check('SIGTERM stops the daemon and removes its directory', rc == 0 and not os.path.exists(d), 'rc=%r' % rc)
 
 
 if __name__ == '__main__':
