@@ -259,6 +259,8 @@ struct broker_conn_s {
     uint64_t last_read, last_write; /* loop time, ms */
     uv_timer_t heartbeat_timer;
     bool heartbeat_started;
+    uv_timer_t close_timer; /* waits for close-ok after our connection.close */
+    bool close_timer_started;
     /* identity */
     user_t *user;
     char *user_name;

@@ -252,10 +252,21 @@ void keel__conn_close(conn_t *c)
         uv_timer_stop(&c->heartbeat_timer);
         uv_close((uv_handle_t *)&c->heartbeat_timer, on_handle_closed);
     }
+    if (c->close_timer_started) {
+        uv_timer_stop(&c->close_timer);
+        uv_close((uv_handle_t *)&c->close_timer, on_handle_closed);
+    }
     if (c->detached)
         conn_unref(c); /* may free c */
     else
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+#define CLOSE_OK_TIMEOUT_MS 3000
+
+static void on_close_timeout(uv_timer_t *t)
+{
+    keel__conn_close(t->data);
 }
 
 int keel__conn_error(conn_t *c, uint16_t code, uint32_t method_id, const char *fmt, ...)
@@ -276,9 +287,17 @@ int keel__conn_error(conn_t *c, uint16_t code, uint32_t method_id, const char *f
     m.connection_close.class_id = (uint16_t)(method_id >> 16);
     m.connection_close.method_id = (uint16_t)method_id;
     keel__conn_send_method(c, 0, &m);
-    /* resources go now; the socket waits for close-ok (or the peer's EOF) */
+    /* resources go now; the socket waits for close-ok (or the peer's EOF),
+     * but not for ever: RabbitMQ also drops a peer that never answers */
     free_channels(c);
     c->state = CONN_CLOSING;
+    if (!c->detached && !c->close_timer_started) {
+        uv_timer_init(c->broker->loop, &c->close_timer);
+        c->close_timer.data = c;
+        c->close_timer_started = true;
+        c->refs++;
+        uv_timer_start(&c->close_timer, on_close_timeout, CLOSE_OK_TIMEOUT_MS, 0);
+    }
     keel__conn_flush(c);
     return KEEL_EPROTO;
 }
