@@ -15,6 +15,7 @@
 #ifndef KEEL_BROKER_INT_H
 #define KEEL_BROKER_INT_H
 
+#include <string.h>
 #include <uv.h>
 
 #include "keel/amqp.h"
@@ -431,6 +432,19 @@ typedef enum { PERM_CONFIGURE, PERM_WRITE, PERM_READ } perm_kind_t;
 /** Whether the user may perform kind on the named resource in vhost. */
 bool keel__perm_check(const user_t *u, const vhost_t *v, perm_kind_t kind, const char *name, size_t len);
 bool keel__perm_vhost_access(const user_t *u, const vhost_t *v);
+
+/* reply-text is a shortstr: like RabbitMQ, cut longer texts to 255
+ * octets, at a UTF-8 character boundary. */
+static inline void keel__clip_shortstr(char *text)
+{
+    size_t n = strlen(text);
+    if (n <= 255)
+        return;
+    n = 255;
+    while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+        n--;
+    text[n] = '\0';
+}
 
 /* ---- time ---- */
 static inline int64_t keel__now_ms(const keel_broker_t *b)

@@ -502,6 +502,7 @@ int keel__channel_error(channel_t *ch, uint16_t code, uint32_t method_id, const 
     va_start(ap, fmt);
     vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
     va_end(ap);
+    keel__clip_shortstr(text);
     if (!ch->conn->detached) {
         const char *op = keel_amqp_method_name(method_id);
         KEEL_LOG_WARNING(keel_log_get("keel.broker.channel"), "channel error on connection %llu (%s), channel %u: operation %s: %s",

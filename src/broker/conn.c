@@ -279,6 +279,7 @@ int keel__conn_error(conn_t *c, uint16_t code, uint32_t method_id, const char *f
     va_start(ap, fmt);
     vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
     va_end(ap);
+    keel__clip_shortstr(text);
     if (code != KEEL_AMQP_CONNECTION_FORCED && !c->detached)
         KEEL_LOG_ERROR(log_(), "closing AMQP connection %llu (%s): %s", (unsigned long long)c->id, c->peer, text);
     keel_amqp_method_t m = {.id = KEEL_AMQP_CONNECTION_CLOSE};
