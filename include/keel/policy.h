@@ -118,14 +118,23 @@ void keel_policy_opts_init(keel_policy_opts_t *o);
  */
 int keel_policy_register_opts(keel_conf_t *c);
 
+/** Strings keel_policy_opts_from_conf() derives; release with keel_policy_opts_storage_free(). */
+typedef struct keel_policy_opts_storage_s {
+    const char *dirs[64];   /* policy_dirs, pointing into the keel_conf_t */
+    const char *search[64]; /* search_dirs, pointing into text */
+    keel_buf_t text;
+} keel_policy_opts_storage_t;
+
 /**
- * Reads the [oslo_policy] options of a parsed keel_conf_t into o. Strings
- * point into c and stay valid while c's values do; policy_dirs and
- * search_dirs are stored in storage (an array of at least cap pointers).
- * Returns 0, KEEL_ENOGROUP if the options were not registered, or
- * KEEL_ERANGE if storage is too small.
+ * Reads the [oslo_policy] options of a parsed keel_conf_t into o, and sets
+ * o->search_dirs to where oslo.config's find_file() looks (--config-dir,
+ * the config files' directories, ~/.project, ~, /etc/project, /etc; project
+ * may be NULL). Option strings point into c and stay valid while c's values
+ * do; derived ones live in st. Returns 0, KEEL_ENOGROUP if the options were
+ * not registered, KEEL_ERANGE for more than 63 directories, KEEL_ENOMEM.
  */
-int keel_policy_opts_from_conf(const keel_conf_t *c, keel_policy_opts_t *o, const char **storage, size_t cap);
+int keel_policy_opts_from_conf(const keel_conf_t *c, const char *project, keel_policy_opts_t *o, keel_policy_opts_storage_t *st);
+void keel_policy_opts_storage_free(keel_policy_opts_storage_t *st);
 
 /* ---- registered defaults (RuleDefault, DocumentedRuleDefault) ----------- */
 

@@ -4,6 +4,7 @@
  *   keel policy check --policy FILE --access TOKEN.json [--target T.json] [--rule R] [--is_admin]
  *   keel policy check --policy FILE --batch [--defaults D.yaml ...] [--policy-dir DIR ...]
  *                     [--enforce-scope] [--enforce-new-defaults] [--default-rule NAME]
+ *                     [--config-file keel.conf]
  *   keel policy show --policy FILE [--defaults D.yaml ...]
  *   keel policy explain --policy FILE --rule R [--access TOKEN.json | --credentials C.json] [--target T.json]
  *   keel policy lint --policy FILE [--defaults D.yaml ...]
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "keel/conf.h"
 #include "keel/policy.h"
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -280,23 +282,59 @@ static int register_all(keel_policy_enforcer_t *e, const defaults_t *d)
 
 typedef struct {
     const char *default_rule;
-    const char *const *policy_dirs; /* NULL: none */
+    const char *const *policy_dirs; /* NULL: none (or the config file's) */
     bool enforce_scope, enforce_new_defaults;
     const defaults_t *defaults;
     bool allow_missing;
+    const char *config_file; /* [oslo_policy] options from here */
 } open_opts_t;
+
+/* The config file's values must outlive the enforcer: one per process. */
+static keel_conf_t *g_conf;
+static keel_policy_opts_storage_t g_storage;
+
+static void conf_release(void)
+{
+    if (g_conf) {
+        keel_policy_opts_storage_free(&g_storage);
+        keel_conf_free(g_conf);
+        g_conf = NULL;
+    }
+}
+
+static int opts_from_config_file(const char *path, keel_policy_opts_t *o)
+{
+    static const char *const none[] = {NULL};
+    char *argv[] = {"keel-policy", "--config-file", (char *)path, NULL};
+    keel_conf_setup_t setup = {.prog = "keel-policy", .default_config_files = none, .default_config_dirs = none};
+    int rc = keel_conf_new(&g_conf);
+    if (rc == 0)
+        rc = keel_policy_register_opts(g_conf);
+    if (rc == 0)
+        rc = keel_conf_parse(g_conf, 3, argv, &setup);
+    if (rc != 0)
+        return fail("%s", g_conf ? keel_conf_error(g_conf) : keel_strerror(rc));
+    rc = keel_policy_opts_from_conf(g_conf, NULL, o, &g_storage);
+    return rc == 0 ? 0 : fail("%s: %s", path, keel_strerror(rc));
+}
 
 static keel_policy_enforcer_t *open_policy_with(const char *path, const open_opts_t *oo)
 {
     keel_policy_opts_t o;
     static const char *const no_dirs[] = {NULL};
     keel_policy_opts_init(&o);
-    o.policy_file = path;
-    o.policy_dirs = oo->policy_dirs ? oo->policy_dirs : no_dirs;
+    if (oo->config_file && opts_from_config_file(oo->config_file, &o) != 0)
+        return NULL;
+    if (path)
+        o.policy_file = path;
+    if (oo->policy_dirs && oo->policy_dirs[0])
+        o.policy_dirs = oo->policy_dirs;
+    else if (!oo->config_file)
+        o.policy_dirs = no_dirs;
     if (oo->default_rule)
         o.policy_default_rule = oo->default_rule;
-    o.enforce_scope = oo->enforce_scope;
-    o.enforce_new_defaults = oo->enforce_new_defaults;
+    o.enforce_scope |= oo->enforce_scope;
+    o.enforce_new_defaults |= oo->enforce_new_defaults;
     keel_policy_enforcer_t *e;
     if (keel_policy_enforcer_new(&e, &o) != 0) {
         fail("out of memory");
@@ -512,7 +550,8 @@ static int cmd_check(int argc, char **argv)
                  {.name = "--policy-dir", .multi = true},
                  {.name = "--enforce-scope", .flag = true},
                  {.name = "--enforce-new-defaults", .flag = true},
-                 {.name = "--default-rule"}};
+                 {.name = "--default-rule"},
+                 {.name = "--config-file"}};
     if (parse_args(argc, argv, a, sizeof(a) / sizeof(a[0])) != 0)
         return 2;
     if (!a[0].set)
@@ -534,7 +573,8 @@ static int cmd_check(int argc, char **argv)
                           .enforce_scope = a[9].set,
                           .enforce_new_defaults = a[10].set,
                           .defaults = &d,
-                          .allow_missing = a[7].nvalues > 0};
+                          .allow_missing = a[7].nvalues > 0,
+                          .config_file = a[12].value};
         keel_policy_enforcer_t *e = open_policy_with(a[0].value, &oo);
         if (e == NULL) {
             defaults_free(&d);
@@ -543,6 +583,7 @@ static int cmd_check(int argc, char **argv)
         status = batch(e);
         keel_policy_enforcer_free(e);
         defaults_free(&d);
+        conf_release();
         return status;
     }
     keel_policy_enforcer_t *e = open_policy(a[0].value, "default");

@@ -158,6 +158,13 @@ typedef struct keel__eval_s {
  */
 int keel__pol_eval_rule(keel__eval_t *ev, const keel_policy_rule_t *rule, const int32_t *resolved);
 
+/**
+ * python-requests' URL preparation (urllib3 parse_url normalisation and
+ * requote_uri). On 0 *out (release with keel__free) is the URL requests
+ * would send; KEEL_EVALUE with *why for an invalid URL.
+ */
+int keel__pol_http_prepare_url(const char *raw, char **out, const char **why);
+
 /** The HttpCheck call; in http.c. Returns 1, 0 or KEEL_EVALUE. */
 int keel__pol_http_check(keel__eval_t *ev, const keel__leaf_t *leaf, const char *url, size_t urllen);
 
