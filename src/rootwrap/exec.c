@@ -127,7 +127,11 @@ static _Noreturn void child_main(const child_t *c)
             child_fail(c, errno);
         }
     }
-    if (c->change_uid && setuid(c->uid) != 0)
+    /*
+     * The raw system call: glibc's setuid() would broadcast the change to
+     * every thread of the (shared-memory) parent, which is not ours to change.
+     */
+    if (c->change_uid && syscall(SYS_setuid, c->uid) != 0)
         child_fail(c, errno);
     mark_cloexec_from(3);
     int saved = 0;
@@ -187,7 +191,13 @@ static int spawn(const keel_rootwrap_match_t *m, const int fds[3], pid_t *pid, k
         sigprocmask(SIG_SETMASK, NULL, &current);
         c.mask = &current;
     }
-    pid_t child = fork();
+    /*
+     * vfork(): the child borrows our memory until it execs, so starting a
+     * command costs no page-table copy, which is much of keel-rootwrap's
+     * budget. child_main() only calls async-signal-safe functions and
+     * never returns.
+     */
+    pid_t child = vfork();
     if (child == 0)
         child_main(&c);
     int fork_errno = errno;

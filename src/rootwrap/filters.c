@@ -18,6 +18,7 @@
  */
 #include <dirent.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,11 +47,18 @@ static const char *const kind_names[] = {
     "CommandFilter", "RegExpFilter",   "PathFilter",        "KillFilter",           "ReadFileFilter", "IpFilter",
     "EnvFilter",     "ChainingFilter", "IpNetnsExecFilter", "ChainingRegExpFilter", "(not a filter)"};
 
-/* A compiled argument pattern, or why it is not one. */
+/*
+ * An argument pattern, compiled the first time a match needs it, as
+ * Python's re compiles it on first use: most RegExpFilters are never
+ * reached or stop at the argument count, and start-up time is what
+ * keel-rootwrap is for. The slot is written once with compare-and-swap so
+ * daemon threads can race on it; the loser frees its copy.
+ */
 typedef struct {
-    keel__rw_re_t *re;
-    int status; /* 0, KEEL_EINVAL (re.error: deny), KEEL_ERANGE (exception), KEEL_ENOTSUP (deny) */
+    _Atomic(uintptr_t) state; /* 0: not compiled yet; PAT_*: why not; else a keel__rw_re_t * */
 } pattern_t;
+
+enum { PAT_EINVAL = 1, PAT_ERANGE = 2, PAT_ENOTSUP = 3 };
 
 typedef struct {
     kind_t kind;
@@ -93,7 +101,8 @@ static void filter_free(filter_t *f)
     keel__free(f->file_path);
     if (f->patterns) {
         for (size_t i = 0; i < f->args.n; i++)
-            keel__rw_re_free(f->patterns[i].re);
+            if (atomic_load(&f->patterns[i].state) > PAT_ENOTSUP)
+                keel__rw_re_free((keel__rw_re_t *)atomic_load(&f->patterns[i].state));
         keel__free(f->patterns);
     }
     keel__rw_strv_free(&f->args);
@@ -223,23 +232,8 @@ static int make_filter(kind_t kind, char *const *fields, size_t n, filter_t **ou
         f->patterns = keel__calloc(f->args.n, sizeof(pattern_t));
         if (!f->patterns)
             rc = KEEL_ENOMEM;
-        keel_buf_t pat;
-        keel_buf_init(&pat);
-        for (size_t i = 0; rc == 0 && i < f->args.n; i++) {
-            /* re.match(pattern + '$', arg) */
-            keel_buf_reset(&pat);
-            rc = keel_buf_puts(&pat, f->args.v[i]);
-            if (rc == 0)
-                rc = keel_buf_putc(&pat, '$');
-            if (rc != 0)
-                break;
-            int st = keel__rw_re_compile(pat.base, pat.len, &f->patterns[i].re, NULL);
-            if (st == KEEL_ENOMEM)
-                rc = st;
-            else
-                f->patterns[i].status = st;
-        }
-        keel_buf_free(&pat);
+        for (size_t i = 0; rc == 0 && i < f->args.n; i++)
+            atomic_init(&f->patterns[i].state, 0);
     }
     if (rc != 0) {
         filter_free(f);
@@ -771,17 +765,50 @@ static bool command_match(const filter_t *f, char *const *args, size_t n)
     return n > 0 && (strcmp(f->exec_path, args[0]) == 0 || strcmp(base_name(f->exec_path), args[0]) == 0);
 }
 
+/* The compiled pattern of argument i (re.match(pattern + '$', arg)), compiling it if needed. */
+static int get_pattern(const filter_t *f, size_t i, uintptr_t *state)
+{
+    pattern_t *p = &f->patterns[i];
+    uintptr_t cur = atomic_load(&p->state);
+    if (cur != 0) {
+        *state = cur;
+        return 0;
+    }
+    keel_buf_t pat;
+    keel_buf_init(&pat);
+    int rc = keel_buf_puts(&pat, f->args.v[i]);
+    if (rc == 0)
+        rc = keel_buf_putc(&pat, '$');
+    keel__rw_re_t *re = NULL;
+    if (rc == 0)
+        rc = keel__rw_re_compile(pat.base, pat.len, &re, NULL);
+    keel_buf_free(&pat);
+    if (rc == KEEL_ENOMEM)
+        return rc;
+    uintptr_t mine = rc == KEEL_EINVAL ? PAT_EINVAL : rc == KEEL_ERANGE ? PAT_ERANGE : rc != 0 ? PAT_ENOTSUP : (uintptr_t)re;
+    uintptr_t expected = 0;
+    if (!atomic_compare_exchange_strong(&p->state, &expected, mine)) {
+        keel__rw_re_free(re); /* another thread compiled it first */
+        mine = expected;
+    }
+    *state = mine;
+    return 0;
+}
+
 /* Zips patterns with arguments; returns 1, 0, or KEEL_EINVAL/KEEL_ENOMEM. */
 static int patterns_match(const filter_t *f, char *const *args, size_t n, match_ctx_t *c)
 {
     size_t k = f->args.n < n ? f->args.n : n;
     for (size_t i = 0; i < k; i++) {
-        const pattern_t *p = &f->patterns[i];
-        if (p->status == KEEL_ERANGE)
+        uintptr_t st;
+        int rc = get_pattern(f, i, &st);
+        if (rc != 0)
+            return rc;
+        if (st == PAT_ERANGE)
             return fail(c, f, "the pattern makes Python's re raise an error other than re.error");
-        if (p->status != 0)
+        if (st == PAT_EINVAL || st == PAT_ENOTSUP)
             return 0; /* re.error: a badly formed filter denies */
-        int m = keel__rw_re_match(p->re, args[i], strlen(args[i]));
+        int m = keel__rw_re_match((const keel__rw_re_t *)st, args[i], strlen(args[i]));
         if (m < 0)
             return m;
         if (m == 0)
