@@ -71,14 +71,18 @@ def temp_queue(ch, **kw):
     return ch.queue_declare('', exclusive=True, **kw).method.queue
 
 
-def expect_channel_error(conn, code, fn, what):
+def expect_channel_error(conn, code, fn, what, probe_queue=None):
     """Runs fn(channel); it must close that channel with reply code `code`,
-    leaving the connection open and able to open a working channel."""
+    leaving the connection open and able to open a working channel (checked
+    by a publish/get through probe_queue, or a new server-named queue)."""
     ch = conn.channel()
     try:
         fn(ch)
         # An asynchronous error (basic.publish) shows on the next sync call.
-        ch.queue_declare('', exclusive=True)
+        if probe_queue:
+            ch.queue_declare(probe_queue, passive=True)
+        else:
+            ch.queue_declare('', exclusive=True)
     except pex.ChannelClosedByBroker as e:
         if e.reply_code != code:
             raise CaseFailure('%s: expected channel.close %d, got %d %s' % (what, code, e.reply_code, e.reply_text))
@@ -87,7 +91,7 @@ def expect_channel_error(conn, code, fn, what):
     expect(not ch.is_open, '%s: channel still marked open after channel.close' % what)
     expect(conn.is_open, '%s: the connection closed too (only the channel should)' % what)
     ch2 = conn.channel()
-    q = temp_queue(ch2)
+    q = probe_queue or temp_queue(ch2)
     ch2.basic_publish('', q, b'still-works')
     m, _, b = ch2.basic_get(q, auto_ack=True)
     expect_eq(b, b'still-works', '%s: publish/get on a new channel after the error' % what)
@@ -1325,9 +1329,10 @@ def permission_denied_403(ctx):
     # configure '^keeltest-limited-.*', write '.*', read '.*'
     with Conn(ctx, user=user, password=pw) as c:
         ch = c.channel()
-        ch.queue_declare('keeltest-limited-ok', auto_delete=True)
+        ok = 'keeltest-limited-ok-%d' % os.getpid()
+        ch.queue_declare(ok, auto_delete=True)
         expect_channel_error(c, 403, lambda ch2: ch2.queue_declare(ctx.name()),
-                             'declare outside the configure permission')
+                             'declare outside the configure permission', probe_queue=ok)
 
 
 @suite.case()

@@ -11,6 +11,7 @@
  * ends the whole program if the library still blocks somewhere.
  *
  * usage: rmqc_test HOST PORT [CASE...]
+ *        rmqc_test --list
  */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -544,8 +545,13 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+            printf("%s\n", cases[i].name);
+        return 0;
+    }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s HOST PORT [CASE...]\n", argv[0]);
+        fprintf(stderr, "usage: %s HOST PORT [CASE...] | --list\n", argv[0]);
         return 2;
     }
     host = argv[1];
