@@ -697,6 +697,120 @@ static int cmd_show(int argc, char **argv)
     return status;
 }
 
+/* ---- lint -------------------------------------------------------------- */
+
+static void print_finding(void *data, const char *name, const char *kind, const char *detail)
+{
+    int *count = data;
+    (*count)++;
+    printf("%s: %s: %s\n", name, kind, detail);
+}
+
+static int cmd_lint(int argc, char **argv)
+{
+    arg_t a[] = {{.name = "--policy"}, {.name = "--defaults", .multi = true}, {.name = "--config-file"}};
+    if (parse_args(argc, argv, a, sizeof(a) / sizeof(a[0])) != 0)
+        return 2;
+    if (!a[0].set)
+        return fail("lint: --policy is required");
+    defaults_t d = {0};
+    keel_vec_init(&d.owned);
+    if (a[1].nvalues && load_defaults(&d, a[1].values, a[1].nvalues) != 0) {
+        defaults_free(&d);
+        return 2;
+    }
+    open_opts_t oo = {.defaults = &d, .allow_missing = a[1].nvalues > 0, .config_file = a[2].value};
+    keel_policy_enforcer_t *e = open_policy_with(a[0].value, &oo);
+    int status = 2;
+    if (e) {
+        int count = 0;
+        int rc = keel_policy_lint(e, print_finding, &count);
+        if (rc == 0 || rc == KEEL_EVALUE) {
+            printf("%d finding%s in %zu rules\n", count, count == 1 ? "" : "s", keel_policy_rule_count(e));
+            status = count ? 1 : 0;
+        } else {
+            fail("lint: %s", keel_strerror(rc));
+        }
+    }
+    keel_policy_enforcer_free(e);
+    defaults_free(&d);
+    conf_release();
+    return status;
+}
+
+/* ---- sample, convert ----------------------------------------------------- */
+
+static FILE *open_output(const char *path)
+{
+    if (path == NULL)
+        return stdout;
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        fail("%s: %s", path, strerror(errno));
+    return f;
+}
+
+static int cmd_sample(int argc, char **argv)
+{
+    arg_t a[] = {{.name = "--defaults", .multi = true}, {.name = "--output-file"}, {.name = "--exclude-deprecated", .flag = true}};
+    if (parse_args(argc, argv, a, sizeof(a) / sizeof(a[0])) != 0)
+        return 2;
+    if (!a[0].nvalues)
+        return fail("sample: at least one --defaults file is required");
+    defaults_t d = {0};
+    keel_vec_init(&d.owned);
+    int status = 2;
+    if (load_defaults(&d, a[0].values, a[0].nvalues) == 0) {
+        /* Registering checks the rows as oslo.policy's constructors would. */
+        keel_policy_enforcer_t *e;
+        if (keel_policy_enforcer_new(&e, NULL) == 0 && register_all(e, &d) == 0) {
+            FILE *f = open_output(a[1].value);
+            int rc = f ? keel_policy_write_sample(f, d.names, (const keel_policy_default_t *const *)d.rows, d.counts, d.n, a[2].set)
+                       : KEEL_EIO;
+            if (f && f != stdout)
+                fclose(f);
+            status = rc == 0 ? 0 : (f ? fail("sample: %s", keel_strerror(rc)) : 2);
+        }
+        keel_policy_enforcer_free(e);
+    }
+    defaults_free(&d);
+    return status;
+}
+
+static int cmd_convert(int argc, char **argv)
+{
+    arg_t a[] = {{.name = "--policy-file"}, {.name = "--defaults", .multi = true}, {.name = "--output-file"}};
+    if (parse_args(argc, argv, a, sizeof(a) / sizeof(a[0])) != 0)
+        return 2;
+    if (!a[0].set)
+        return fail("convert: --policy-file is required");
+    defaults_t d = {0};
+    keel_vec_init(&d.owned);
+    if (a[1].nvalues && load_defaults(&d, a[1].values, a[1].nvalues) != 0) {
+        defaults_free(&d);
+        return 2;
+    }
+    keel_buf_t text;
+    keel_buf_init(&text);
+    int rc = keel_read_file(a[0].value, &text);
+    int status = 2;
+    if (rc != 0) {
+        fail("%s: %s", a[0].value, keel_strerror(rc));
+    } else {
+        FILE *f = open_output(a[2].value);
+        const char *why = NULL;
+        rc = f ? keel_policy_convert_json_to_yaml(f, text.base ? text.base : "", text.len, d.names,
+                                                  (const keel_policy_default_t *const *)d.rows, d.counts, d.n, &why)
+               : KEEL_EIO;
+        if (f && f != stdout)
+            fclose(f);
+        status = rc == 0 ? 0 : (f ? fail("%s: %s", a[0].value, why ? why : keel_strerror(rc)) : 2);
+    }
+    keel_buf_free(&text);
+    defaults_free(&d);
+    return status;
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -705,7 +819,10 @@ static void usage(FILE *f)
           "commands:\n"
           "  check    decide rules for a token (oslopolicy-checker), or --batch JSON lines\n"
           "  explain  show the decision trace of one rule\n"
-          "  show     print the rules in force as oslo.policy's str(Rules)\n",
+          "  show     print the rules in force as oslo.policy's str(Rules)\n"
+          "  lint     undefined references, cycles, rules that never pass or always raise\n"
+          "  convert  a JSON policy file to YAML (oslopolicy-convert-json-to-yaml)\n"
+          "  sample   a sample policy file for registered defaults (oslopolicy-sample-generator)\n",
           f);
 }
 
@@ -729,6 +846,12 @@ int keel_cmd_policy(int argc, char **argv)
         return cmd_explain(argc - 1, argv + 1);
     if (strcmp(sub, "show") == 0)
         return cmd_show(argc - 1, argv + 1);
+    if (strcmp(sub, "lint") == 0)
+        return cmd_lint(argc - 1, argv + 1);
+    if (strcmp(sub, "sample") == 0)
+        return cmd_sample(argc - 1, argv + 1);
+    if (strcmp(sub, "convert") == 0)
+        return cmd_convert(argc - 1, argv + 1);
     fprintf(stderr, "keel policy: unknown command '%s'\n", sub);
     usage(stderr);
     return 2;

@@ -1001,6 +1001,12 @@ size_t keel__pol_enforcer_nregs(const keel_policy_enforcer_t *e)
     return e->nregs;
 }
 
+int keel__pol_enforcer_ensure_loaded(keel_policy_enforcer_t *e);
+int keel__pol_enforcer_ensure_loaded(keel_policy_enforcer_t *e)
+{
+    return ensure_loaded(e);
+}
+
 const keel__pol_ruleset_t *keel__pol_enforcer_rules(const keel_policy_enforcer_t *e);
 const keel__pol_ruleset_t *keel__pol_enforcer_rules(const keel_policy_enforcer_t *e)
 {

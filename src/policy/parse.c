@@ -34,6 +34,7 @@ typedef struct {
     pnode_t **all; /* every node made, for cleanup */
     size_t n, cap;
     bool oom, too_deep;
+    bool bad_check; /* a check without ':' became "!" */
 } pool_t;
 
 static pnode_t *pnew(pool_t *p, uint8_t type)
@@ -98,8 +99,10 @@ static pnode_t *parse_check(pool_t *p, const char *s, size_t n)
     if (n == 1 && s[0] == '@')
         return pnew(p, KEEL__CK_TRUE);
     const char *colon = memchr(s, ':', n);
-    if (colon == NULL)
+    if (colon == NULL) {
+        p->bad_check = true;
         return pnew(p, KEEL__CK_FALSE); /* "Failed to understand rule": fail closed */
+    }
     size_t kl = (size_t)(colon - s);
     uint8_t type = KEEL__CK_GENERIC;
     if ((kl == 4 && memcmp(s, "http", 4) == 0) || (kl == 5 && memcmp(s, "https", 5) == 0))
@@ -484,6 +487,16 @@ int keel_policy_rule_parse(const char *text, size_t len, keel_policy_rule_t **ou
     } else {
         rc = rule_bogus(st.items[0].str, st.items[0].len, out);
     }
+    if (rc == 0)
+        (*out)->bad_check = p.bad_check;
+    if (rc == 0 && ((*out)->parse_failed || (*out)->bad_check || (*out)->nodes[0].type == KEEL__CK_BOGUS)) {
+        (*out)->source = keel__strndup(text, len);
+        if ((*out)->source == NULL) {
+            keel_policy_rule_free(*out);
+            *out = NULL;
+            rc = KEEL_ENOMEM;
+        }
+    }
     keel__free(st.items);
     pool_free(&p);
     return rc;
@@ -581,6 +594,8 @@ int keel_policy_rule_from_json(const json_t *value, keel_policy_rule_t **out, co
             rc = rule_simple(KEEL__CK_FALSE, false, out);
         else
             rc = rule_from_tree(orx->nkids == 1 ? orx->kids[0] : orx, out);
+        if (rc == 0)
+            (*out)->bad_check = p.bad_check;
     }
     pool_free(&p);
     return rc;
@@ -613,6 +628,7 @@ void keel_policy_rule_free(keel_policy_rule_t *r)
     keel__free(r->leaves);
     keel__free(r->nodes);
     keel__free(r->refs);
+    keel__free(r->source);
     keel__free(r);
 }
 

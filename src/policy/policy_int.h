@@ -68,6 +68,8 @@ struct keel_policy_rule_s {
     const char **refs;
     uint32_t nrefs;
     bool parse_failed;
+    bool bad_check; /* a "kind:match" check had no ':' and became "!" */
+    char *source;   /* the text of a rule that failed to parse or left a bare token, for lint */
 };
 
 /** Takes another reference to r. */

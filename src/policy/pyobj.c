@@ -984,6 +984,33 @@ bool keel__pol_fmt_is_constant(const keel__pol_fmt_t *f)
     return f->constant;
 }
 
+bool keel__pol_fmt_always_raises(const keel__pol_fmt_t *f)
+{
+    for (size_t k = 0; k < f->nops; k++) {
+        if (f->ops[k].type == OP_ERR)
+            return true;
+        if (f->ops[k].type == OP_KEY)
+            return false;
+    }
+    return false;
+}
+
+bool keel__pol_fmt_has_error(const keel__pol_fmt_t *f)
+{
+    for (size_t k = 0; k < f->nops; k++)
+        if (f->ops[k].type == OP_ERR)
+            return true;
+    return false;
+}
+
+bool keel__pol_fmt_has_keys(const keel__pol_fmt_t *f)
+{
+    for (size_t k = 0; k < f->nops; k++)
+        if (f->ops[k].type == OP_KEY)
+            return true;
+    return false;
+}
+
 const char *keel__pol_fmt_simple_key(const keel__pol_fmt_t *f)
 {
     return f->simple_key;

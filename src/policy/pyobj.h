@@ -125,6 +125,13 @@ int keel__pol_fmt_compile(const char *fmt, size_t len, keel__pol_fmt_t **out);
 void keel__pol_fmt_free(keel__pol_fmt_t *f);
 /** True when formatting cannot depend on the mapping (no % directives). */
 bool keel__pol_fmt_is_constant(const keel__pol_fmt_t *f);
+/** True when formatting raises whatever the mapping (a malformed directive before any key). */
+bool keel__pol_fmt_always_raises(const keel__pol_fmt_t *f);
+/** True when some directive is malformed (formatting can only end in KeyError or raise). */
+bool keel__pol_fmt_has_error(const keel__pol_fmt_t *f);
+/** True when the template looks up at least one key (so a KeyError can make a check False). */
+bool keel__pol_fmt_has_keys(const keel__pol_fmt_t *f);
+
 /** The key of a template that is exactly "%(key)s", else NULL. */
 const char *keel__pol_fmt_simple_key(const keel__pol_fmt_t *f);
 
