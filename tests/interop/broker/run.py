@@ -314,6 +314,10 @@ def main():
         ap.error('%s needs --keeld PATH' % args.kind)
     args.peer = args.peer or PEER_ORDER
     args.rmqc = args.rmqc or find_rmqc()
+    # meson passes paths relative to the build tree; the peers run elsewhere
+    for attr in ('rmqc', 'keeld', 'keel'):
+        if getattr(args, attr):
+            setattr(args, attr, os.path.abspath(getattr(args, attr)))
     for p in PEERS:
         p.timeout = int(p.timeout * max(1.0, args.timeout_scale))
     bf.install_cleanup()
