@@ -402,7 +402,8 @@ class Keeld(Broker):
             self._admin_checked = h.returncode == 0
         if not self._admin_checked:
             raise AdminUnavailable('`keel add_user` is not implemented yet')
-        argv = [self.keel_cli] + list(args) + ['--port', str(self.port), '--host', self.host]
+        # `keel COMMAND [--port N] ARGS...`, rabbitmqctl's argument order
+        argv = [self.keel_cli, args[0], '--port', str(self.port)] + list(args[1:])
         p = subprocess.run(argv, capture_output=True, timeout=30)
         if p.returncode != 0:
             raise BrokerError('keel %s: exit %d: %s' % (' '.join(args), p.returncode,
