@@ -3,15 +3,19 @@
  * input is a command line (its first line, arguments separated by spaces)
  * followed by a *.filters file. The file is parsed as configparser would,
  * every definition built (regular expressions translated to PCRE2), and
- * the command line matched. Besides surviving, a successful run must be
- * coherent: an allowed command has an executable and a filter, a refusal
- * has oslo.rootwrap's message, the user's arguments only ever lose a
- * leading "env".
+ * the command line matched. The command line is also compiled as a Python
+ * regular expression and matched against each argument, since filters
+ * only compile their patterns when a match reaches them. Besides
+ * surviving, a successful run must be coherent: an allowed command has an
+ * executable and a filter, a refusal has oslo.rootwrap's message, the
+ * user's arguments only ever lose a leading "env".
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../src/rootwrap/pyre.h"
+#include "../../src/rootwrap/pystr.h"
 #include "../../src/rootwrap/rootwrap_int.h"
 #include "keel/rootwrap.h"
 
@@ -35,6 +39,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         argv[argc++] = t;
     if (argc == 0)
         argv[argc++] = "cat";
+
+    /* The first line as a pattern (filter files are UTF-8, so patterns are too). */
+    if (keel__rw_utf8_invalid_at(text, cmd_len) == cmd_len) {
+        keel__rw_re_t *re = NULL;
+        int rc = keel__rw_re_compile(text, cmd_len, &re, NULL);
+        KEEL_ASSERT(rc == 0 || rc == KEEL_EINVAL || rc == KEEL_ERANGE || rc == KEEL_ENOTSUP);
+        if (rc == 0) {
+            for (size_t i = 0; i < argc; i++) {
+                int m = keel__rw_re_match(re, argv[i], strlen(argv[i]));
+                KEEL_ASSERT(m == 0 || m == 1);
+            }
+            keel__rw_re_free(re);
+        }
+    }
 
     const char *file = nl ? nl + 1 : text + size;
     size_t file_len = size - (size_t)(file - text);
