@@ -20,9 +20,11 @@ import tempfile
 import time
 
 failures = []
+checks = []
 
 
 def check(name, ok, detail=''):
+    checks.append(name)
     print('%s %s%s' % ('ok  ' if ok else 'FAIL', name, (': ' + detail) if not ok and detail else ''))
     if not ok:
         failures.append(name)
@@ -39,7 +41,7 @@ def main():
             daemon_checks(daemon, T)
     finally:
         shutil.rmtree(T, ignore_errors=True)
-    print('SUMMARY: rootwrap security: %d checks failed' % len(failures))
+    print('SUMMARY: rootwrap security: %d checks, %d failed' % (len(checks), len(failures)))
     sys.exit(1 if failures else 0)
 
 
