@@ -546,8 +546,9 @@ int keel__channel_method(channel_t *ch, const keel_amqp_method_t *m)
         return 0;
     }
     if (ch->pending.active) {
-        /* a method in the middle of a publish's content (RabbitMQ: 505) */
-        return keel__conn_error(c, KEEL_AMQP_UNEXPECTED_FRAME, m->id,
+        /* a method in the middle of a publish's content: 505, naming the
+         * method whose content was interrupted, as RabbitMQ does */
+        return keel__conn_error(c, KEEL_AMQP_UNEXPECTED_FRAME, KEEL_AMQP_BASIC_PUBLISH,
                                 "expected content header for class 60, got non content header frame instead");
     }
     int rc = keel__channel_declare_method(ch, m);

@@ -407,8 +407,8 @@ static int handle_start_ok(conn_t *c, const keel_amqp_connection_start_ok_t *s)
     bool known;
     bool ok = credentials(s, &user, &pass, &known);
     if (!known)
-        return keel__conn_error(c, KEEL_AMQP_COMMAND_INVALID, KEEL_AMQP_CONNECTION_START_OK,
-                                "unknown authentication mechanism '%.*s'", (int)s->mechanism.len, s->mechanism.base);
+        return keel__conn_error(c, KEEL_AMQP_ACCESS_REFUSED, KEEL_AMQP_CONNECTION_START_OK,
+                                "unsupported authentication mechanism '%.*s'", (int)s->mechanism.len, s->mechanism.base);
     user_t *u = ok ? keel__user_find(b, user.base, user.len) : NULL;
     bool refused = u == NULL || !keel__user_check_password(u, pass.base, pass.len);
     bool guest_remote = !refused && b->opts.loopback_only_guest && !c->loopback && strcmp(u->name, "guest") == 0;
@@ -624,8 +624,11 @@ static int handle_frame(conn_t *c, const keel_amqp_frame_t *f)
             return keel__channel_body(ch, f->payload, f->size);
         keel_amqp_header_t h;
         keel_amqp_error_t err = {0};
-        if (keel_amqp_header_decode(f->payload, f->size, &h, &err) != 0)
-            return keel__conn_error(c, err.code, keel_amqp_method_id(err.class_id, err.method_id), "%s", err.text);
+        if (keel_amqp_header_decode(f->payload, f->size, &h, &err) != 0) {
+            /* a bad header belongs to the publish it follows (RabbitMQ: 60/40) */
+            uint32_t mid = ch->pending.active ? KEEL_AMQP_BASIC_PUBLISH : keel_amqp_method_id(err.class_id, err.method_id);
+            return keel__conn_error(c, err.code, mid, "%s", err.text);
+        }
         return keel__channel_header(ch, &h);
     }
     default:
