@@ -453,7 +453,7 @@ static void canonical_key(const json_t *k, char *out, size_t cap)
     double x = json_is_true(k) ? 1 : json_is_false(k) ? 0 : json_is_integer(k) ? (double)json_integer_value(k) : json_real_value(k);
     if (json_is_integer(k))
         snprintf(out, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(k));
-    else if (x == (double)(long long)x && fabs(x) < 9e18)
+    else if (fabs(x) < 9e18 && x == (double)(long long)x)
         snprintf(out, cap, "%lld", (long long)x);
     else
         snprintf(out, cap, "%.17g", x);
