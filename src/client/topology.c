@@ -258,12 +258,15 @@ static int send_record(keel_client_t *c, topo_t *t)
     return keel__cchan_op_now(c->rec_ch, &m, &o);
 }
 
-/* (Re)opens the recovery channel and sends what is left of the batch. */
-static int send_batch(keel_client_t *c)
+/* Sends what is left of the batch, after (re)opening the recovery channel if asked. */
+static int send_batch(keel_client_t *c, bool open_first)
 {
-    keel_amqp_method_t open = {.id = KEEL_AMQP_CHANNEL_OPEN};
-    op_t o = {.method = open.id, .kind = OP_OPEN};
-    int rc = keel__cchan_op_now(c->rec_ch, &open, &o);
+    int rc = 0;
+    if (open_first) {
+        keel_amqp_method_t open = {.id = KEEL_AMQP_CHANNEL_OPEN};
+        op_t o = {.method = open.id, .kind = OP_OPEN};
+        rc = keel__cchan_op_now(c->rec_ch, &open, &o);
+    }
     for (size_t i = c->rec_done; rc == 0 && i < c->rec_batch.len; i++)
         rc = send_record(c, c->rec_batch.items[i]);
     return rc;
@@ -327,7 +330,8 @@ static void next_phase(keel_client_t *c)
         if (n > 0)
             break;
     }
-    if (c->rec_ch == NULL) {
+    bool open_first = c->rec_ch == NULL;
+    if (open_first) {
         keel_client_channel_t *ch;
         int rc = keel__cchan_new(c, true, &ch);
         if (rc != 0) {
@@ -337,7 +341,7 @@ static void next_phase(keel_client_t *c)
         c->rec_ch = ch;
         ch->state = CH_OPENING;
     }
-    if (send_batch(c) != 0)
+    if (send_batch(c, open_first) != 0)
         keel__client_conn_lost(c, KEEL_ENOMEM, 0, (keel_amqp_str_t){0});
 }
 
@@ -433,7 +437,7 @@ void keel__crecov_topo_failed(keel_client_t *c, const keel_client_error_t *err)
         next_phase(c);
         return;
     }
-    if (send_batch(c) != 0)
+    if (send_batch(c, true) != 0)
         keel__client_conn_lost(c, KEEL_ENOMEM, 0, (keel_amqp_str_t){0});
 }
 

@@ -24,13 +24,13 @@
 
 /* ---- the loop ---- */
 
-static void tl_tick(uv_timer_t *t)
+static inline void tl_tick(uv_timer_t *t)
 {
     (void)t;
 }
 
 /* Runs the loop until *flag is true or ms pass; returns whether it became true. */
-static bool tl_run_until(uv_loop_t *loop, const bool *flag, uint64_t ms)
+static inline bool tl_run_until(uv_loop_t *loop, const bool *flag, uint64_t ms)
 {
     uv_timer_t tick;
     uv_timer_init(loop, &tick);
@@ -45,14 +45,14 @@ static bool tl_run_until(uv_loop_t *loop, const bool *flag, uint64_t ms)
 }
 
 /* Runs the loop for ms milliseconds. */
-static void tl_run_for(uv_loop_t *loop, uint64_t ms)
+static inline void tl_run_for(uv_loop_t *loop, uint64_t ms)
 {
     bool never = false;
     tl_run_until(loop, &never, ms);
 }
 
 /* Runs until a counter reaches n. */
-static bool tl_run_until_count(uv_loop_t *loop, const int *counter, int n, uint64_t ms)
+static inline bool tl_run_until_count(uv_loop_t *loop, const int *counter, int n, uint64_t ms)
 {
     uv_timer_t tick;
     uv_timer_init(loop, &tick);
@@ -67,7 +67,7 @@ static bool tl_run_until_count(uv_loop_t *loop, const int *counter, int n, uint6
 }
 
 /* Closes the loop after its handles are gone; asserts none leaked. */
-static void tl_loop_close(uv_loop_t *loop)
+static inline void tl_loop_close(uv_loop_t *loop)
 {
     for (int i = 0; i < 50 && uv_loop_alive(loop); i++)
         uv_run(loop, UV_RUN_NOWAIT);
@@ -76,13 +76,13 @@ static void tl_loop_close(uv_loop_t *loop)
 
 /* ---- keeld ---- */
 
-static void tl_quiet(void)
+static inline void tl_quiet(void)
 {
-    keel_log_set_level("keel.broker", KEEL_LOG_LEVEL_ERROR);
+    keel_log_set_level("keel.broker", KEEL_LOG_LEVEL_CRITICAL);
 }
 
 /* Starts keeld on loop at port (0: any free one). */
-static keel_broker_t *tl_broker_start_opts(uv_loop_t *loop, uint16_t port, const keel_broker_opts_t *base)
+static inline keel_broker_t *tl_broker_start_opts(uv_loop_t *loop, uint16_t port, const keel_broker_opts_t *base)
 {
     keel_broker_opts_t o;
     if (base)
@@ -104,13 +104,13 @@ static keel_broker_t *tl_broker_start_opts(uv_loop_t *loop, uint16_t port, const
     return b;
 }
 
-static keel_broker_t *tl_broker_start(uv_loop_t *loop, uint16_t port)
+static inline keel_broker_t *tl_broker_start(uv_loop_t *loop, uint16_t port)
 {
     return tl_broker_start_opts(loop, port, NULL);
 }
 
 /* Stops keeld: closes every connection (320 CONNECTION_FORCED) and frees it. */
-static void tl_broker_stop(uv_loop_t *loop, keel_broker_t *b)
+static inline void tl_broker_stop(uv_loop_t *loop, keel_broker_t *b)
 {
     if (b == NULL)
         return;
@@ -130,7 +130,7 @@ typedef struct {
     char renamed_from[256], renamed_to[256];
 } tl_events_t;
 
-static void tl_on_event(keel_client_t *c, int status, const keel_client_event_t *ev, void *data)
+static inline void tl_on_event(keel_client_t *c, int status, const keel_client_event_t *ev, void *data)
 {
     tl_events_t *e = data;
     e->last_status = status;
@@ -169,7 +169,7 @@ static void tl_on_event(keel_client_t *c, int status, const keel_client_event_t 
 }
 
 /* Options for one keeld on 127.0.0.1:port, quick retries, events into ev. */
-static void tl_opts(keel_client_opts_t *o, keel_client_host_t *host, uint16_t port, tl_events_t *ev)
+static inline void tl_opts(keel_client_opts_t *o, keel_client_host_t *host, uint16_t port, tl_events_t *ev)
 {
     keel_client_opts_init(o);
     host->host = "127.0.0.1";
@@ -189,14 +189,14 @@ typedef struct {
     int status;
 } tl_done_t;
 
-static void tl_client_cb(keel_client_t *c, int status, void *data)
+static inline void tl_client_cb(keel_client_t *c, int status, void *data)
 {
     tl_done_t *d = data;
     d->done = true;
     d->status = status;
 }
 
-static void tl_channel_cb(keel_client_channel_t *ch, int status, void *data)
+static inline void tl_channel_cb(keel_client_channel_t *ch, int status, void *data)
 {
     tl_done_t *d = data;
     d->done = true;
@@ -204,7 +204,7 @@ static void tl_channel_cb(keel_client_channel_t *ch, int status, void *data)
 }
 
 /* Closes a client and waits for its close callback; then frees it. */
-static void tl_client_close(uv_loop_t *loop, keel_client_t *c)
+static inline void tl_client_close(uv_loop_t *loop, keel_client_t *c)
 {
     tl_done_t d = {0};
     assert_int_equal(keel_client_close(c, tl_client_cb, &d), 0);
@@ -213,7 +213,7 @@ static void tl_client_close(uv_loop_t *loop, keel_client_t *c)
 }
 
 /* Makes a client to port and waits until it is connected. */
-static keel_client_t *tl_client_connect(uv_loop_t *loop, uint16_t port, tl_events_t *ev)
+static inline keel_client_t *tl_client_connect(uv_loop_t *loop, uint16_t port, tl_events_t *ev)
 {
     keel_client_opts_t o;
     keel_client_host_t h;
@@ -228,7 +228,7 @@ static keel_client_t *tl_client_connect(uv_loop_t *loop, uint16_t port, tl_event
 }
 
 /* Opens a channel and waits for it. */
-static keel_client_channel_t *tl_channel(uv_loop_t *loop, keel_client_t *c)
+static inline keel_client_channel_t *tl_channel(uv_loop_t *loop, keel_client_t *c)
 {
     keel_client_channel_t *ch = NULL;
     tl_done_t d = {0};
@@ -246,14 +246,14 @@ typedef struct {
     uint32_t count;
 } tl_op_t;
 
-static void tl_op_cb(keel_client_channel_t *ch, int status, void *data)
+static inline void tl_op_cb(keel_client_channel_t *ch, int status, void *data)
 {
     tl_op_t *o = data;
     o->calls++;
     o->status = status;
 }
 
-static void tl_queue_cb(keel_client_channel_t *ch, int status, const keel_client_queue_ok_t *ok, void *data)
+static inline void tl_queue_cb(keel_client_channel_t *ch, int status, const keel_client_queue_ok_t *ok, void *data)
 {
     tl_op_t *o = data;
     o->calls++;
@@ -265,7 +265,7 @@ static void tl_queue_cb(keel_client_channel_t *ch, int status, const keel_client
 }
 
 /* Runs an operation's completion to its end and returns its status. */
-static int tl_wait_op(uv_loop_t *loop, tl_op_t *o)
+static inline int tl_wait_op(uv_loop_t *loop, tl_op_t *o)
 {
     assert_true(tl_run_until_count(loop, &o->calls, 1, 5000));
     return o->status;
@@ -283,7 +283,7 @@ typedef struct {
     keel_client_message_t *msgs[TL_MAX_MSGS];
 } tl_consumer_t;
 
-static void tl_deliver_cb(keel_client_channel_t *ch, int status, const keel_client_message_t *msg, void *data)
+static inline void tl_deliver_cb(keel_client_channel_t *ch, int status, const keel_client_message_t *msg, void *data)
 {
     tl_consumer_t *t = data;
     if (status != 0) {
@@ -299,14 +299,14 @@ static void tl_deliver_cb(keel_client_channel_t *ch, int status, const keel_clie
         assert_int_equal(keel_client_ack(ch, msg->delivery_tag, false), 0);
 }
 
-static void tl_consume_ok_cb(keel_client_channel_t *ch, int status, void *data)
+static inline void tl_consume_ok_cb(keel_client_channel_t *ch, int status, void *data)
 {
     tl_consumer_t *t = data;
     t->ok_calls++;
     t->ok_status = status;
 }
 
-static void tl_consumer_free(tl_consumer_t *t)
+static inline void tl_consumer_free(tl_consumer_t *t)
 {
     for (int i = 0; i < t->count && i < TL_MAX_MSGS; i++)
         keel_client_message_free(t->msgs[i]);
@@ -318,7 +318,7 @@ typedef struct {
     int acked, nacked, reset, canceled, other;
 } tl_confirms_t;
 
-static void tl_confirm_cb(keel_client_channel_t *ch, int status, void *data)
+static inline void tl_confirm_cb(keel_client_channel_t *ch, int status, void *data)
 {
     tl_confirms_t *t = data;
     if (status == 0)
@@ -333,13 +333,13 @@ static void tl_confirm_cb(keel_client_channel_t *ch, int status, void *data)
         t->other++;
 }
 
-static int tl_confirmed(const tl_confirms_t *t)
+static inline int tl_confirmed(const tl_confirms_t *t)
 {
     return t->acked + t->nacked + t->reset + t->canceled + t->other;
 }
 
-static int tl_publish(keel_client_channel_t *ch, const char *exchange, const char *key, const char *body, bool mandatory,
-                      keel_client_confirm_cb cb, void *data)
+static inline int tl_publish(keel_client_channel_t *ch, const char *exchange, const char *key, const char *body, bool mandatory,
+                             keel_client_confirm_cb cb, void *data)
 {
     keel_client_publish_t p = {
         .exchange = exchange, .routing_key = key, .mandatory = mandatory, .body = body, .body_len = strlen(body)};
