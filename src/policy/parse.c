@@ -356,6 +356,7 @@ static int compile_leaf(keel_policy_rule_t *r, keel__leaf_t *lf, const pnode_t *
             if (rc == 0) {
                 lf->lower = keel__strndup(low.base ? low.base : "", low.len);
                 lf->lowerlen = low.len;
+                lf->lower_ascii = keel__pol_is_ascii(lf->lower ? lf->lower : "", low.len);
                 if (lf->lower == NULL)
                     rc = KEEL_ENOMEM;
             }

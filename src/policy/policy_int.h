@@ -46,6 +46,7 @@ typedef struct keel__leaf_s {
     /* ROLE: match.lower() when the match has no % directive */
     char *lower;
     size_t lowerlen;
+    bool lower_ascii;
     /* GENERIC: the literal_eval() verdict on the kind */
     keel__lit_kind_t lit;
     char *littext;
@@ -82,6 +83,8 @@ int keel__pol_rule_or2(const keel_policy_rule_t *a, const keel_policy_rule_t *b,
 
 typedef struct keel__entry_s {
     char *name;
+    size_t namelen;
+    uint32_t hash;
     keel_policy_rule_t *rule;
     int32_t *resolved; /* per ref: entry index, or -1 (KeyError: False) */
 } keel__entry_t;
@@ -146,7 +149,6 @@ typedef struct keel__eval_s {
     keel_buf_t *trace;
     int depth;
     const char *why; /* the exception, on KEEL_EVALUE */
-    char whybuf[160];
 } keel__eval_t;
 
 /** Maximum depth of nested checks and rule references before keel gives
