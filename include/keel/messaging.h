@@ -189,6 +189,160 @@ int keel_messaging_register_opts(struct keel_conf_s *conf);
  */
 int keel_messaging_set_transport_defaults(struct keel_conf_s *conf, const char *control_exchange);
 
+/* ------------------------------------------------------------------------
+ * Targets and versions
+ */
+
+/**
+ * Where messages go or what a server listens to (oslo_messaging.Target).
+ * Which fields matter depends on the role, as in oslo:
+ *
+ *   RPC client        topic required; exchange, namespace, version, server,
+ *                     fanout optional (a call may not be fanout);
+ *   RPC server        topic and server required; exchange optional;
+ *   RPC endpoint      namespace and version (and legacy_namespaces);
+ *   notifier          none: topics come from its options;
+ *   listener          topic required; exchange optional.
+ *
+ * exchange NULL means the transport's control_exchange. Strings are
+ * borrowed for the duration of the call that takes the target; objects
+ * that keep a target copy it.
+ */
+typedef struct keel_messaging_target_s {
+    const char *exchange;
+    const char *topic;
+    const char *namespace_; /* NULL: the null namespace */
+    const char *version;    /* "M.N" or "M.N.R"; NULL: none ("1.0" for endpoints) */
+    const char *server;
+    bool fanout;
+    /** Endpoints only: more namespaces accepted during a rename; NULL-terminated, may be NULL. */
+    const char *const *legacy_namespaces;
+} keel_messaging_target_t;
+
+/**
+ * oslo's version_is_compatible(imp_version, version): true when a server
+ * implementing imp_version may serve version — same major, requested
+ * minor not above the implemented one, and with equal minors the
+ * revision not above. imp_version NULL accepts everything; version NULL
+ * only a NULL imp_version. Parts are read with Python's int(), lazily as
+ * oslo reads them. Returns 0 and sets *out, or KEEL_EVALUE when a part
+ * oslo looks at is not an integer or a minor is missing.
+ */
+int keel_messaging_version_is_compatible(const char *imp_version, const char *version, bool *out);
+
+/* ------------------------------------------------------------------------
+ * Request context
+ *
+ * A context is a JSON object, what oslo.context's RequestContext.to_dict()
+ * makes and the serializer of most services (RequestContextSerializer)
+ * sends: on the wire each key k travels as "_context_<k>", and the
+ * receiver gets the object back (plus "client_timeout" on RPC servers).
+ */
+struct keel_log_context_s;
+
+/**
+ * Makes the context dict RequestContext.to_dict() makes from these values:
+ * user, project_id, system_scope, project, domain, user_domain,
+ * project_domain, is_admin, read_only, show_deleted, auth_token,
+ * request_id, global_request_id, resource_uuid, roles, user_identity,
+ * is_admin_project, in that order. Returns 0 and a new object, or
+ * KEEL_ENOMEM.
+ */
+int keel_messaging_context_from_log(const struct keel_log_context_s *lc, json_t **out);
+
+/**
+ * Makes a context dict the calling thread's keel_log context, as
+ * RequestContext.from_dict() does on an oslo server: log lines written
+ * while the endpoint runs carry its request_id, user and project. ctxt is
+ * borrowed. Returns 0, KEEL_EINVAL (not an object) or KEEL_ENOMEM.
+ */
+int keel_messaging_context_apply_log(json_t *ctxt);
+
+/* ------------------------------------------------------------------------
+ * Serializer
+ *
+ * oslo's Serializer: hooks that turn entities (call arguments, results,
+ * notification payloads) and the context into their wire form and back.
+ * A NULL hook is the identity (NoOpSerializer). Each hook borrows its
+ * inputs and returns 0 with a new reference in *out (json_incref(in) is
+ * fine), or a negative code: the call then fails with
+ * KEEL_MESSAGING_ESERIALIZE (on a server, a SerializationError reply).
+ * Hooks run where the work runs: on the loop's thread, or on a worker of
+ * the threading executor.
+ */
+typedef struct keel_messaging_serializer_s {
+    int (*serialize_entity)(void *data, json_t *ctxt, json_t *entity, json_t **out);
+    int (*deserialize_entity)(void *data, json_t *ctxt, json_t *entity, json_t **out);
+    int (*serialize_context)(void *data, json_t *ctxt, json_t **out);
+    int (*deserialize_context)(void *data, json_t *ctxt, json_t **out);
+    void *data;
+} keel_messaging_serializer_t;
+
+/* ------------------------------------------------------------------------
+ * Remote errors
+ *
+ * An exception raised by an RPC endpoint travels in the reply's "failure"
+ * as the JSON text serialize_remote_exception() writes: {"class",
+ * "module", "message", "tb", "args", "kwargs"}. A keel server writes it
+ * from a keel_messaging_error_t; a keel client reads it back into one. As
+ * in oslo's deserialize_remote_exception(), the module "exceptions" reads
+ * as "builtins", and the error is "allowed" when its module is builtins or
+ * one of the transport's allowed_remote_exmods: a Python client would then
+ * re-raise that class, and otherwise oslo_messaging.RemoteError.
+ */
+typedef struct keel_messaging_error_s {
+    char *exc_class;  /* "ValueError", "NoSuchMethod" */
+    char *exc_module; /* "builtins", "oslo_messaging.rpc.dispatcher", "nova.exception" */
+    char *message;    /* str(exception) on the raising side */
+    /**
+     * The remote traceback: the "tb" lines joined with "\n" as oslo joins
+     * them; "" when there were none. On the sending side, NULL makes
+     * keel write one line, "<class>: <message>", as Python's last line.
+     */
+    char *traceback;
+    json_t *args;   /* the exception's args (a list); never NULL once made */
+    json_t *kwargs; /* its kwargs (an object); never NULL once made */
+    bool allowed;   /* received: the module is builtins or allowed (see above) */
+    bool expected;  /* sending: an expected exception, logged at DEBUG, not ERROR */
+} keel_messaging_error_t;
+
+/**
+ * Makes an error with class, module (NULL: "builtins") and a printf
+ * message; args is [message], kwargs {}. Returns 0, KEEL_EINVAL (no
+ * class) or KEEL_ENOMEM. Free with keel_messaging_error_free().
+ */
+int keel_messaging_error_new(keel_messaging_error_t **out, const char *exc_class, const char *exc_module, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/** Frees an error; NULL does nothing. */
+void keel_messaging_error_free(keel_messaging_error_t *e);
+
+/** Returns a deep copy of e in *out. Returns 0 or KEEL_ENOMEM. */
+int keel_messaging_error_copy(const keel_messaging_error_t *e, keel_messaging_error_t **out);
+
+/**
+ * Appends the "failure" text serialize_remote_exception() would write
+ * (a class and module that both end in "_Remote" lose that suffix).
+ * Returns 0 or KEEL_ENOMEM.
+ */
+int keel_messaging_error_serialize(const keel_messaging_error_t *e, keel_buf_t *out);
+
+/**
+ * Reads a "failure" text. allowed_exmods (NULL-terminated, may be NULL)
+ * decides e->allowed. Returns 0 and a new error, KEEL_EPARSE (not a JSON
+ * object) or KEEL_ENOMEM. Missing fields read as oslo reads them: message
+ * "", tb [], args [], kwargs {}.
+ */
+int keel_messaging_error_deserialize(const char *text, size_t len, const char *const *allowed_exmods, keel_messaging_error_t **out);
+
+/**
+ * Appends what str() of the exception gives a Python client: for an
+ * allowed error the message, "\n" and the traceback; otherwise
+ * RemoteError's "Remote error: <class> <message>\n<traceback>.". Returns 0
+ * or KEEL_ENOMEM.
+ */
+int keel_messaging_error_format(const keel_messaging_error_t *e, keel_buf_t *out);
+
 #ifdef __cplusplus
 }
 #endif

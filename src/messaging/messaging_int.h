@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "keel/conf.h"
 #include "keel/core.h"
 #include "keel/messaging.h"
@@ -96,5 +98,95 @@ typedef struct keel__messaging_opts_s {
  */
 int keel__messaging_opts_load(keel__messaging_opts_t *o, struct keel_conf_s *conf, const keel_messaging_url_t *url, char **why);
 void keel__messaging_opts_clear(keel__messaging_opts_t *o);
+
+/* ---- target.c ---- */
+
+/** A Python exception oslo would raise: its class and str(). */
+typedef struct keel__messaging_pyerr_s {
+    const char *exc_class; /* static: "ValueError", "IndexError" */
+    char message[160];
+} keel__messaging_pyerr_t;
+
+/** version_is_compatible() with the Python exception a bad part raises in *err (may be NULL). */
+int keel__messaging_version_check(const char *imp_version, const char *version, bool *out, keel__messaging_pyerr_t *err);
+
+/** Deep copy of a target (strings and legacy namespaces owned by dst). */
+int keel__messaging_target_copy(keel_messaging_target_t *dst, const keel_messaging_target_t *src);
+/** Frees what keel__messaging_target_copy() allocated. */
+void keel__messaging_target_clear(keel_messaging_target_t *t);
+/** namespace in [target.namespace] + legacy_namespaces (t NULL: the default Target()). */
+bool keel__messaging_target_accepts_namespace(const keel_messaging_target_t *t, const char *ns);
+/** Transport._send(): a topic is required. 0 or KEEL_MESSAGING_ETARGET. */
+int keel__messaging_target_check_send(const keel_messaging_target_t *t);
+/** Transport._listen(): topic and server are required. 0 or KEEL_MESSAGING_ETARGET. */
+int keel__messaging_target_check_listen(const keel_messaging_target_t *t);
+
+/* ---- envelope.c: the message format ---- */
+
+/** uuid4().hex: 32 lower-case hex digits and a NUL. Returns 0 or -errno. */
+int keel__messaging_uuid_hex(char out[33]);
+/** str(uuid4()): 36 characters with dashes and a NUL. */
+int keel__messaging_uuid_str(char out[37]);
+/** str(datetime.utcnow()): "YYYY-MM-DD HH:MM:SS[.ffffff]". */
+void keel__messaging_timestamp(char out[32]);
+
+/** Appends v as Python's json.dumps() writes it (kombu's bodies). Returns 0, KEEL_EINVAL (nesting over 1000) or KEEL_ENOMEM. */
+int keel__messaging_json_dump(keel_buf_t *out, json_t *v);
+
+/** Appends the body: the 2.0 envelope around inner's JSON, or (version 1) inner's JSON itself. */
+int keel__messaging_serialize_msg(json_t *inner, int version, keel_buf_t *out);
+/**
+ * Reads a body: a 2.0 envelope gives its inner message, anything else is
+ * returned as it is (the 1.0 format). Returns 0 and a new reference,
+ * KEEL_EPARSE (not JSON, or a broken envelope), KEEL_MESSAGING_EENVELOPE
+ * (a version other than 2.x) or KEEL_ENOMEM.
+ */
+int keel__messaging_deserialize_msg(const char *body, size_t len, json_t **out);
+
+/** The underscore keys a driver adds to an inner message (spec §5.3, §7). */
+typedef struct keel__messaging_ids_s {
+    bool is_call; /* adds _msg_id, _reply_q, _timeout */
+    const char *msg_id;
+    const char *reply_q;
+    double call_monitor_timeout; /* _timeout; <= 0 writes null */
+    const char *unique_id;       /* NULL: no _unique_id */
+} keel__messaging_ids_t;
+
+/**
+ * Makes the inner message: msg's keys in order, then the ids, then each
+ * context key k as "_context_<k>" (ctxt may be NULL). Borrows msg and ctxt.
+ */
+int keel__messaging_pack(json_t *msg, json_t *ctxt, const keel__messaging_ids_t *ids, json_t **out);
+
+/** Makes a reply: {"result", "failure", "ending", "_msg_id", "_unique_id"} (spec §5.4). */
+int keel__messaging_pack_reply(json_t *result, const char *failure, bool ending, const char *msg_id, const char *unique_id,
+                               json_t **out);
+
+/** An inner message taken apart as oslo's unpack_context() does. All owned. */
+typedef struct keel__messaging_unpacked_s {
+    json_t *message; /* what is left: method, args, namespace, version / notification fields */
+    json_t *ctxt;    /* the _context_* keys without the prefix; never NULL */
+    char *msg_id;    /* NULL for casts and notifications */
+    char *reply_q;
+    char *unique_id;        /* NULL when absent */
+    json_t *client_timeout; /* _timeout as sent (NULL when absent, json null when null) */
+} keel__messaging_unpacked_t;
+
+/** Takes msg (also on error). Returns 0, KEEL_EPARSE (not an object) or KEEL_ENOMEM. */
+int keel__messaging_unpack(json_t *msg, keel__messaging_unpacked_t *out);
+void keel__messaging_unpacked_clear(keel__messaging_unpacked_t *u);
+
+/**
+ * Runs a serializer hook (s may be NULL; a NULL hook is the identity). A
+ * hook's failure is KEEL_MESSAGING_ESERIALIZE. *out is a new reference.
+ */
+int keel__messaging_ser_entity(const keel_messaging_serializer_t *s, bool deserialize, json_t *ctxt, json_t *in, json_t **out);
+/** The same for the context; ctxt NULL is {} and the result must be an object. */
+int keel__messaging_ser_context(const keel_messaging_serializer_t *s, bool deserialize, json_t *ctxt, json_t **out);
+
+/* ---- error.c ---- */
+
+/** keel_messaging_error_new() without printf. */
+int keel__messaging_error_make(keel_messaging_error_t **out, const char *exc_class, const char *exc_module, const char *message);
 
 #endif /* KEEL_MESSAGING_INT_H */
