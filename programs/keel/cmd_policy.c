@@ -2,6 +2,7 @@
  * cmd_policy.c — `keel policy`: the policy module from the command line.
  *
  *   keel policy check --policy FILE --access TOKEN.json [--target T.json] [--rule R] [--is_admin]
+ *                     [--enforcer_config svc.conf]
  *   keel policy check --policy FILE --batch [--defaults D.yaml ...] [--policy-dir DIR ...]
  *                     [--enforce-scope] [--enforce-new-defaults] [--default-rule NAME]
  *                     [--config-file keel.conf]
@@ -287,6 +288,7 @@ typedef struct {
     const defaults_t *defaults;
     bool allow_missing;
     const char *config_file; /* [oslo_policy] options from here */
+    bool only_file;          /* no policy_dirs even if the config names some */
 } open_opts_t;
 
 /* The config file's values must outlive the enforcer: one per process. */
@@ -329,7 +331,7 @@ static keel_policy_enforcer_t *open_policy_with(const char *path, const open_opt
         o.policy_file = path;
     if (oo->policy_dirs && oo->policy_dirs[0])
         o.policy_dirs = oo->policy_dirs;
-    else if (!oo->config_file)
+    else if (!oo->config_file || oo->only_file)
         o.policy_dirs = no_dirs;
     if (oo->default_rule)
         o.policy_default_rule = oo->default_rule;
@@ -586,7 +588,10 @@ static int cmd_check(int argc, char **argv)
         conf_release();
         return status;
     }
-    keel_policy_enforcer_t *e = open_policy(a[0].value, "default");
+    /* oslopolicy-checker: --enforcer_config gives the [oslo_policy] options
+     * (what http: checks use); the rules come from --policy alone. */
+    open_opts_t oo = {.default_rule = "default", .config_file = a[6].value, .only_file = true};
+    keel_policy_enforcer_t *e = open_policy_with(a[0].value, &oo);
     if (e == NULL)
         return 1;
     if (!a[1].set) {
@@ -616,6 +621,7 @@ static int cmd_check(int argc, char **argv)
     json_decref(creds);
     json_decref(access);
     keel_policy_enforcer_free(e);
+    conf_release();
     return status;
 }
 
