@@ -46,7 +46,9 @@ typedef struct keel_policy_rule_s keel_policy_rule_t;
  * Parses the string form ("role:admin or (project_id:%(project_id)s and
  * not role:dunce)"). Like oslo.policy, text that does not parse is not an
  * error: the rule becomes "!" and keel_policy_rule_parse_failed() says so.
- * text is borrowed for the call. Returns 0 or KEEL_ENOMEM.
+ * text is borrowed for the call. Returns 0, KEEL_ENOMEM, or KEEL_EINVAL for
+ * nesting deeper than 900 levels (where oslo.policy's parser hits Python's
+ * recursion limit and raises).
  */
 int keel_policy_rule_parse(const char *text, size_t len, keel_policy_rule_t **out);
 
@@ -250,6 +252,7 @@ typedef struct keel_policy_result_s {
  *   KEEL_EACCES    denied (including an undefined rule without a default,
  *                  and a scope mismatch with enforce_scope);
  *   KEEL_EVALUE    a check raised in oslo.policy (res->message says why);
+ *   KEEL_EINVAL    creds is not a JSON object (oslo.policy's InvalidContextObject);
  *   KEEL_EPARSE etc. from the first, implicit load_rules();
  *   KEEL_ENOMEM.
  * res may be NULL.

@@ -728,6 +728,10 @@ int keel_policy_enforce(keel_policy_enforcer_t *e, const char *rule, const json_
         res->message[0] = '\0';
         res->invalid_scope = false;
     }
+    if (!json_is_object(creds)) {
+        result_msg(res, "Invalid context object: the credentials must be a dict");
+        return KEEL_EINVAL;
+    }
     int rc = ensure_loaded(e);
     if (rc != 0) {
         result_msg(res, "%s", keel_policy_last_error(e));
