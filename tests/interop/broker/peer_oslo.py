@@ -99,6 +99,68 @@ class LineResult(unittest.TestResult):
         self._err(test, err)
 
 
+# MetricsTestCase starts `python3 -m oslo_metrics`, which binds the fixed
+# localhost:3000 and /var/tmp/metrics_collector.sock: two runs of it at once
+# (two build trees, two brokers) would read each other's counters. A lock
+# file serializes it across every run on the machine.
+GLOBAL_RESOURCE_CASES = ('MetricsTestCase',)
+METRICS_LOCK = '/tmp/keel-interop-oslo-metrics.lock'
+
+
+def children(pid):
+    out = []
+    for d in os.listdir('/proc'):
+        if d.isdigit():
+            try:
+                with open('/proc/%s/stat' % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            if int(st[st.rfind(')') + 2:].split()[1]) == pid:
+                out.append(int(d))
+    return out
+
+
+def reap_children():
+    """Kills what a case started and left running (an oslo_metrics server
+    whose test failed before terminate())."""
+    import signal
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        kids = children(os.getpid())
+        for k in kids:
+            try:
+                os.kill(k, sig)
+            except ProcessLookupError:
+                pass
+        if not kids:
+            return
+        time.sleep(0.5)
+        for k in kids:
+            try:
+                os.waitpid(k, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+def run_locked(test, result, timeout=180):
+    import fcntl
+    with open(METRICS_LOCK, 'w') as lock:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    result.startTest(test)
+                    result.addSkip(test, 'another run held %s for %ds' % (METRICS_LOCK, timeout))
+                    result.stopTest(test)
+                    return
+                time.sleep(0.2)
+        unittest.TestSuite([test]).run(result)
+        reap_children()
+
+
 def run_worker(only):
     """Reads case names on stdin, runs each, answers RESULT then READY."""
     tests = {case_name(t): t for t in load(only)}
@@ -108,7 +170,11 @@ def run_worker(only):
         name = line.strip()
         if not name:
             break
-        unittest.TestSuite([tests[name]]).run(result)
+        if any(g in name for g in GLOBAL_RESOURCE_CASES):
+            run_locked(tests[name], result)
+        else:
+            unittest.TestSuite([tests[name]]).run(result)
+        reap_children()
         print('READY', flush=True)
     sys.stdout.flush()
     # oslo.messaging's executor threads may linger: do not wait for them
@@ -185,8 +251,15 @@ def main():
         sel.register(p.stdout, selectors.EVENT_READ, p)
         pending[p.pid] = b''
     open_pipes = len(procs)
+    finished_at = None
     while open_pipes:
-        for key, _ in sel.select():
+        # Stop reading once every case has reported and every worker was told
+        # to quit: a process a case left behind may hold a pipe open.
+        if not todo and len(seen) >= len(tests):
+            finished_at = finished_at or time.monotonic()
+            if all(p.poll() is not None for p in procs) or time.monotonic() - finished_at > 15:
+                break
+        for key, _ in sel.select(timeout=1):
             p = key.data
             data = os.read(key.fileobj.fileno(), 65536)
             if not data:
@@ -211,7 +284,11 @@ def main():
                 else:
                     print(line, file=sys.stderr)
     for p in procs:
-        p.wait()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
     # A worker that died mid-suite leaves cases unreported: they failed.
     for t in tests:
         if case_name(t) not in seen:

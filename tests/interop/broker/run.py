@@ -111,14 +111,14 @@ def admin_setup(broker, path):
 class Running:
     """One peer process: its output goes to a file; it gets a deadline."""
 
-    def __init__(self, peer, argv, outdir):
+    def __init__(self, peer, argv, outdir, hard_deadline):
         self.peer = peer
         self.out_path = os.path.join(outdir, peer.name + '.out')
         self.err_path = os.path.join(outdir, peer.name + '.err')
         self.out = open(self.out_path, 'wb')
         self.err = open(self.err_path, 'wb')
         self.t0 = time.monotonic()
-        self.deadline = self.t0 + peer.timeout
+        self.deadline = min(self.t0 + peer.timeout, hard_deadline)
         self.timed_out = False
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
                                      start_new_session=True, preexec_fn=bf._child_setup, cwd=HERE)
@@ -140,6 +140,10 @@ class Running:
     def wait(self):
         while not self.poll():
             time.sleep(0.1)
+        # whatever the peer started and left (its session) goes too
+        left = bf.kill_session(self.proc, grace=3)
+        if left:
+            log('WARNING: %s left processes %s' % (self.peer.name, left))
         self.out.close()
         self.err.close()
         self.seconds = time.monotonic() - self.t0
@@ -172,8 +176,9 @@ def selected(peer_name, case, only):
     return any(fnmatch.fnmatch(case, pat) or fnmatch.fnmatch('%s/%s' % (peer_name, case), pat) for pat in only)
 
 
-def run_peers(broker, args, workdir):
-    """Runs the chosen peers against a started broker. Returns
+def run_peers(broker, args, workdir, hard_deadline):
+    """Runs the chosen peers against a started broker, all done by
+    hard_deadline (a time.monotonic() value). Returns
     {peer: {case: (status, message)}}."""
     peers = [p for p in PEERS if p.name in args.peer]
     extra = os.path.join(workdir, 'extra.json')
@@ -199,13 +204,17 @@ def run_peers(broker, args, workdir):
             for c in expected[p.name]:
                 argv += ['--only', c]
         log('-- %s: %d cases' % (p.name, len(expected[p.name])))
-        return Running(p, argv, workdir)
+        return Running(p, argv, workdir, hard_deadline)
 
     background = [start(p) for p in runnable if p.background and not args.serial]
     admin_setup(broker, extra)
     done = []
     for p in runnable:
         if p.background and not args.serial:
+            continue
+        if time.monotonic() > hard_deadline:
+            results[p.name] = {c: ('fail', 'not run: the run\'s %ds deadline passed' % args.deadline)
+                               for c in expected[p.name]}
             continue
         r = start(p)
         r.wait()
@@ -249,7 +258,7 @@ def run_broker(kind, args):
     try:
         broker.start()
         log('== %s up on %s:%d in %.1fs' % (kind, broker.host, broker.port, time.monotonic() - t0))
-        results = run_peers(broker, args, workdir)
+        results = run_peers(broker, args, workdir, t0 + args.deadline * max(1.0, args.timeout_scale))
     except bf.BrokerError as e:
         err = str(e)
         log('== %s failed to start: %s' % (kind, e))
@@ -299,6 +308,9 @@ def main():
     ap.add_argument('--only', action='append', default=[], help='run only cases matching GLOB (peer/case or case)')
     ap.add_argument('--serial', action='store_true', help='run oslo.messaging alone, not alongside the others')
     ap.add_argument('--timeout-scale', type=float, default=1.0, help='multiply per-case timeouts (sanitizer builds)')
+    ap.add_argument('--deadline', type=int, default=780,
+                    help='seconds one broker\'s run may take in all (times --timeout-scale); '
+                         'stays under the meson timeout')
     ap.add_argument('--json', help='write every case result to this file')
     ap.add_argument('--keep', action='store_true', help='keep the peers\' output files')
     ap.add_argument('--list-peers', action='store_true')
