@@ -82,6 +82,15 @@ void keel__cring_shift(ring_t *r, void *item)
     r->len--;
 }
 
+void keel__cring_remove(ring_t *r, size_t index, void *item)
+{
+    if (item != NULL)
+        memcpy(item, keel__cring_at(r, index), r->size);
+    for (size_t i = index; i + 1 < r->len; i++)
+        memcpy(keel__cring_at(r, i), keel__cring_at(r, i + 1), r->size);
+    r->len--;
+}
+
 void keel__cring_pop_back(ring_t *r)
 {
     r->len--;
@@ -540,6 +549,7 @@ void keel__cchan_conn_lost(keel_client_channel_t *ch, int status)
     drop_assembly(ch);
     ch->recovery_ops = 0;
     ch->in_client_recovery = false;
+    ch->after_error = false; /* the connection's recovery re-declares everything */
     uint8_t prev = ch->state;
     if (prev == CH_READY || prev == CH_OPENING)
         ch->state = CH_DOWN;
@@ -638,6 +648,20 @@ int keel__cchan_recover(keel_client_channel_t *ch)
         ch->recovery_ops++;
     }
     keel__clink_t *pos, *tmp;
+    if (ch->after_error) {
+        /* RabbitMQ deleted the auto-delete queues whose last consumer the exception cancelled */
+        ch->after_error = false;
+        keel__clist_foreach_safe(pos, tmp, &ch->consumers)
+        {
+            keel_client_consumer_t *cons = keel_container_of(pos, keel_client_consumer_t, link);
+            bool first = true; /* once per queue */
+            for (keel__clink_t *p = ch->consumers.next; p != pos; p = p->next)
+                if (strcmp(keel_container_of(p, keel_client_consumer_t, link)->queue, cons->queue) == 0)
+                    first = false;
+            if (!cons->ending && !cons->deferred && first && (rc = keel__ctopo_redeclare_for(ch, cons->queue)) != 0)
+                return rc;
+        }
+    }
     keel__clist_foreach_safe(pos, tmp, &ch->consumers)
     {
         keel_client_consumer_t *cons = keel_container_of(pos, keel_client_consumer_t, link);
@@ -692,16 +716,46 @@ static bool answers(uint32_t sent, uint32_t reply)
     return false;
 }
 
+/* The oldest sent operation of the given method (0: any) that reply answers, or -1. */
+static long find_op(const keel_client_channel_t *ch, uint32_t reply_id, uint32_t method)
+{
+    for (size_t i = 0; i < ch->ops.len; i++) {
+        const op_t *o = keel__cring_at(&ch->ops, i);
+        if (!o->sent)
+            break;
+        if (method != 0 ? o->method == method : answers(o->method, reply_id))
+            return (long)i;
+    }
+    return -1;
+}
+
 static int reply(keel_client_channel_t *ch, const keel_amqp_method_t *m)
 {
     keel_client_t *c = ch->client;
-    if (ch->ops.len == 0)
-        return KEEL_EPROTO;
-    op_t *head = keel__cring_at(&ch->ops, 0);
-    if (!head->sent || !answers(head->method, m->id))
+    /* Replies come in the order the methods were sent, except that RabbitMQ
+     * sends basic.consume-ok from the queue's process, so a later reply may
+     * overtake it: match the oldest operation the reply answers. */
+    long at = -1;
+    if (m->id == KEEL_AMQP_BASIC_CONSUME_OK || m->id == KEEL_AMQP_BASIC_CANCEL_OK) {
+        /* consume-oks of different queues may even overtake each other: go by tag */
+        keel_amqp_str_t tag =
+            m->id == KEEL_AMQP_BASIC_CONSUME_OK ? m->basic_consume_ok.consumer_tag : m->basic_cancel_ok.consumer_tag;
+        uint32_t want = m->id == KEEL_AMQP_BASIC_CONSUME_OK ? KEEL_AMQP_BASIC_CONSUME : KEEL_AMQP_BASIC_CANCEL;
+        for (size_t i = 0; i < ch->ops.len && at < 0; i++) {
+            const op_t *o = keel__cring_at(&ch->ops, i);
+            if (!o->sent)
+                break;
+            const keel_client_consumer_t *cons = o->rec;
+            if (o->method == want && cons->tag_len == tag.len && memcmp(cons->tag, tag.base, tag.len) == 0)
+                at = (long)i;
+        }
+    } else {
+        at = find_op(ch, m->id, 0);
+    }
+    if (at < 0)
         return KEEL_EPROTO;
     op_t o;
-    keel__cring_shift(&ch->ops, &o);
+    keel__cring_remove(&ch->ops, (size_t)at, &o);
     switch (o.kind) {
     case OP_OPEN:
         if (ch->internal)
@@ -790,20 +844,17 @@ static int server_close(keel_client_channel_t *ch, const keel_amqp_channel_close
         return 0; /* our channel.close crossed theirs: its close-ok still comes */
     bool was_opening = ch->state == CH_OPENING;
     bool blamed_consume = false;
-    /* the failed method can only be the oldest unanswered one */
-    if (ch->ops.len > 0) {
-        op_t *head = keel__cring_at(&ch->ops, 0);
-        if (head->sent && head->method == failed) {
-            op_t o;
-            keel__cring_shift(&ch->ops, &o);
-            blamed_consume = o.kind == OP_CONSUME;
-            if (o.kind == OP_CONSUME && o.recovery)
-                ch->recovery_ops--;
-            op_failed(ch, &o, status);
-        }
+    /* the failed method is the oldest unanswered one of its kind */
+    long at = find_op(ch, 0, failed);
+    if (at >= 0) {
+        op_t o;
+        keel__cring_remove(&ch->ops, (size_t)at, &o);
+        blamed_consume = o.kind == OP_CONSUME;
+        op_failed(ch, &o, status);
     }
     ch->state = CH_DOWN;
     ch->recovery_ops = 0;
+    ch->after_error = true;
     /* the server discarded what followed */
     fail_ops(ch, KEEL_ECANCELED, false);
     fail_confirms(ch, failed == KEEL_AMQP_BASIC_PUBLISH ? status : KEEL_ECONNRESET, false);
@@ -947,7 +998,10 @@ static void dispatch(keel_client_channel_t *ch, const uint8_t *mp, size_t mlen, 
         msg.routing_key = m.basic_get_ok.routing_key;
         msg.message_count = m.basic_get_ok.message_count;
         op_t o;
-        keel__cring_shift(&ch->ops, &o); /* checked in content_method */
+        long at = find_op(ch, 0, KEEL_AMQP_BASIC_GET);
+        if (at < 0)
+            return; /* failed meanwhile (cannot happen: content frames come together) */
+        keel__cring_remove(&ch->ops, (size_t)at, &o);
         if (o.cb.get)
             o.cb.get(ch, 0, &msg, o.data);
         break;
@@ -1042,14 +1096,10 @@ int keel__cchan_method(keel_client_channel_t *ch, const keel_amqp_frame_t *f, co
     case KEEL_AMQP_BASIC_DELIVER:
     case KEEL_AMQP_BASIC_RETURN:
         return content_start(ch, f, m->id);
-    case KEEL_AMQP_BASIC_GET_OK: {
-        if (ch->ops.len == 0)
-            return KEEL_EPROTO;
-        op_t *head = keel__cring_at(&ch->ops, 0);
-        if (!head->sent || head->kind != OP_GET)
+    case KEEL_AMQP_BASIC_GET_OK:
+        if (find_op(ch, 0, KEEL_AMQP_BASIC_GET) < 0)
             return KEEL_EPROTO;
         return content_start(ch, f, m->id);
-    }
     case KEEL_AMQP_BASIC_ACK:
         if (ch->confirm)
             confirm(ch, m->basic_ack.delivery_tag, m->basic_ack.multiple, 0);

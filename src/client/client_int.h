@@ -166,6 +166,7 @@ struct keel_client_channel_s {
     bool zombie;             /* on client->zombies, to finish in the prepare callback */
     bool in_client_recovery; /* counted in client->rec_channels */
     bool close_requested;    /* keel_client_channel_close was called */
+    bool after_error;        /* re-opening after a channel exception: auto-delete queues went with it */
     int finish_status;
     keel__clink_t link;  /* client->channel_list, in creation order */
     keel__clink_t zlink; /* client->zombies */
@@ -362,6 +363,8 @@ void *keel__cring_at(const ring_t *r, size_t i);
 int keel__cring_push(ring_t *r, const void *item);
 /** Inserts an item at index (0 <= index <= len); returns 0 or KEEL_ENOMEM. */
 int keel__cring_insert(ring_t *r, size_t index, const void *item);
+/** Removes the item at index into *item (may be NULL), keeping the order of the rest. */
+void keel__cring_remove(ring_t *r, size_t index, void *item);
 /** Removes the head into *item (may be NULL). */
 void keel__cring_shift(ring_t *r, void *item);
 void keel__cring_pop_back(ring_t *r);
@@ -409,6 +412,12 @@ void keel__ctopo_commit(keel_client_t *c, uint32_t method, topo_t *rec, keel_amq
 /** A consumer's cancel completed: forget its auto-delete queue if no one else consumes it. */
 void keel__ctopo_consumer_gone(keel_client_t *c, const char *queue);
 void keel__ctopo_clear(keel_client_t *c);
+/**
+ * Re-declares a recorded auto-delete queue and its bindings on ch, as
+ * recovery steps: after a channel exception cancelled its consumers the
+ * server deleted it. Returns 0 or an error from encoding.
+ */
+int keel__ctopo_redeclare_for(keel_client_channel_t *ch, const char *queue);
 /** Starts recovery after the handshake. */
 void keel__crecov_start(keel_client_t *c);
 /** A reply to an OP_TOPO (status 0 with the reply, or the channel failed). */

@@ -416,9 +416,14 @@ static int handle_frame(keel_client_t *c, const keel_amqp_frame_t *f)
             return rc;
         }
         int rc = keel__cchan_method(ch, f, &m);
-        if (rc != 0)
-            protocol_error(c, rc == KEEL_ENOMEM ? KEEL_AMQP_INTERNAL_ERROR : KEEL_AMQP_UNEXPECTED_FRAME,
-                           rc == KEEL_ENOMEM ? "client out of memory" : "unexpected method");
+        if (rc != 0) {
+            char text[128];
+            const char *name = keel_amqp_method_name(m.id);
+            snprintf(text, sizeof(text),
+                     rc == KEEL_ENOMEM ? "client out of memory handling %s on channel %u" : "unexpected %s on channel %u",
+                     name ? name : "method", f->channel);
+            protocol_error(c, rc == KEEL_ENOMEM ? KEEL_AMQP_INTERNAL_ERROR : KEEL_AMQP_UNEXPECTED_FRAME, text);
+        }
         return rc;
     }
     if (ch == NULL) {

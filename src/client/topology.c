@@ -198,6 +198,43 @@ void keel__ctopo_consumer_gone(keel_client_t *c, const char *queue)
     }
 }
 
+int keel__ctopo_redeclare_for(keel_client_channel_t *ch, const char *queue)
+{
+    keel_client_t *c = ch->client;
+    topo_t *q = find(c, TOPO_QUEUE, queue);
+    /* a server-named queue cannot be declared by name (amq.*): its consumers fail with 404 */
+    if (q == NULL || !q->auto_delete || q->server_named)
+        return 0;
+    keel_amqp_method_t m = {.id = KEEL_AMQP_QUEUE_DECLARE};
+    m.queue_declare.queue = keel_amqp_str(q->name);
+    m.queue_declare.durable = q->durable;
+    m.queue_declare.exclusive = q->exclusive;
+    m.queue_declare.auto_delete = q->auto_delete;
+    m.queue_declare.arguments = (keel_amqp_table_t){q->args, q->args_len};
+    op_t o = {.method = m.id, .kind = OP_REC};
+    int rc = keel__cchan_op_now(ch, &m, &o);
+    if (rc != 0)
+        return rc;
+    ch->recovery_ops++;
+    keel__clink_t *pos, *tmp;
+    keel__clist_foreach_safe(pos, tmp, &c->topo)
+    {
+        topo_t *t = keel_container_of(pos, topo_t, link);
+        if (t->kind != TOPO_QBIND || !str_eq(t->name, queue))
+            continue;
+        keel_amqp_method_t b = {.id = KEEL_AMQP_QUEUE_BIND};
+        b.queue_bind.queue = keel_amqp_str(t->name);
+        b.queue_bind.exchange = keel_amqp_str(t->source);
+        b.queue_bind.routing_key = keel_amqp_str(t->key);
+        b.queue_bind.arguments = (keel_amqp_table_t){t->args, t->args_len};
+        op_t ob = {.method = b.id, .kind = OP_REC};
+        if ((rc = keel__cchan_op_now(ch, &b, &ob)) != 0)
+            return rc;
+        ch->recovery_ops++;
+    }
+    return 0;
+}
+
 void keel__ctopo_clear(keel_client_t *c)
 {
     while (!keel__clist_empty(&c->topo))
@@ -407,10 +444,11 @@ void keel__crecov_topo_failed(keel_client_t *c, const keel_client_error_t *err)
     if (ch == NULL)
         return;
     topo_t *failed = NULL;
-    if (ch->ops.len > 0) {
-        op_t *head = keel__cring_at(&ch->ops, 0);
-        if (head->kind == OP_TOPO && head->method == keel_amqp_method_id(err->class_id, err->method_id))
-            failed = head->rec;
+    uint32_t method = keel_amqp_method_id(err->class_id, err->method_id);
+    for (size_t i = 0; i < ch->ops.len && failed == NULL; i++) {
+        op_t *o = keel__cring_at(&ch->ops, i);
+        if (o->kind == OP_TOPO && o->method == method)
+            failed = o->rec;
     }
     /* the server discarded everything after the refused method */
     while (ch->ops.len > 0)

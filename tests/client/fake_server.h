@@ -22,6 +22,7 @@ typedef enum {
     FS_BLOCKING,    /* after open-ok: connection.blocked, then unblocked */
     FS_CLOSE_320,   /* after open-ok: connection.close 320 */
     FS_BAD_LOGIN,   /* answer start-ok with connection.close 403 */
+    FS_REORDER,     /* as RabbitMQ can: basic.consume-ok after the next method's reply */
 } fs_mode_t;
 
 typedef struct fs_conn_s fs_conn_t;
@@ -38,6 +39,8 @@ typedef struct {
     int close_ok_in;
     int open_conns;
     bool send_heartbeats; /* answer the client's heartbeats with ours (FS_HANDSHAKE) */
+    char held_tag[256];   /* FS_REORDER: the consume-ok held back */
+    bool holding;
     fs_conn_t *conns[16];
 } fake_server_t;
 
@@ -144,6 +147,25 @@ static inline void fs_method(fs_conn_t *fc, uint16_t channel, const keel_amqp_me
     }
     case KEEL_AMQP_CONNECTION_CLOSE_OK:
         fs->close_ok_in++;
+        break;
+    case KEEL_AMQP_BASIC_CONSUME:
+        if (fs->mode == FS_REORDER) {
+            snprintf(fs->held_tag, sizeof(fs->held_tag), "%.*s", (int)m->basic_consume.consumer_tag.len,
+                     m->basic_consume.consumer_tag.base);
+            fs->holding = true;
+        }
+        break;
+    case KEEL_AMQP_CONFIRM_SELECT:
+        if (fs->mode == FS_REORDER) {
+            keel_amqp_method_t ok = {.id = KEEL_AMQP_CONFIRM_SELECT_OK};
+            fs_send(fc, channel, &ok);
+            if (fs->holding) {
+                keel_amqp_method_t cok = {.id = KEEL_AMQP_BASIC_CONSUME_OK};
+                cok.basic_consume_ok.consumer_tag = keel_amqp_str(fs->held_tag);
+                fs_send(fc, channel, &cok);
+                fs->holding = false;
+            }
+        }
         break;
     default:
         break;

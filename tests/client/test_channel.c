@@ -255,6 +255,36 @@ static void test_channel_exception_fails_the_op_and_reopens(void **state)
     tl_consumer_free(&cons);
 }
 
+static void test_channel_exception_redeclares_auto_delete_queues_of_its_consumers(void **state)
+{
+    fx_t *f = *state;
+    keel_client_channel_t *ch = tl_channel(&f->loop, f->c);
+    keel_client_exchange_t x = {.name = "events", .type = "fanout"};
+    assert_int_equal(keel_client_exchange_declare(ch, &x, NULL, NULL), 0);
+    keel_client_queue_t q = {.name = "events.mine", .auto_delete = true};
+    assert_int_equal(keel_client_queue_declare(ch, &q, NULL, NULL), 0);
+    tl_op_t op = {0};
+    assert_int_equal(keel_client_queue_bind(ch, "events.mine", "events", "", (keel_amqp_table_t){0}, tl_op_cb, &op), 0);
+    assert_int_equal(tl_wait_op(&f->loop, &op), 0);
+    tl_consumer_t cons = {.ack = true};
+    keel_client_consume_t co = {.queue = "events.mine"};
+    assert_int_equal(keel_client_consume(ch, &co, tl_deliver_cb, NULL, &cons, NULL), 0);
+    /* the exception cancels the consumer, and the server drops the queue with it */
+    tl_op_t missing = {0};
+    keel_client_queue_t p = {.name = "no-such-queue", .passive = true};
+    assert_int_equal(keel_client_queue_declare(ch, &p, tl_queue_cb, &missing), 0);
+    assert_int_equal(tl_wait_op(&f->loop, &missing), KEEL_ENOENT);
+    /* keeld, as RabbitMQ, deleted it with its last consumer; the channel
+     * re-declared it with its binding before re-consuming */
+    tl_op_t again = {0};
+    p.name = "events.mine";
+    assert_int_equal(keel_client_queue_declare(ch, &p, tl_queue_cb, &again), 0);
+    assert_int_equal(tl_wait_op(&f->loop, &again), 0);
+    assert_int_equal(tl_publish(ch, "events", "", "still bound", false, NULL, NULL), 0);
+    assert_true(tl_run_until_count(&f->loop, &cons.count, 1, 3000));
+    tl_consumer_free(&cons);
+}
+
 static void test_channel_publish_to_missing_exchange_fails_its_confirm(void **state)
 {
     fx_t *f = *state;
@@ -485,6 +515,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_channel_nack_on_reject_publish_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_mandatory_unroutable_comes_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_exception_fails_the_op_and_reopens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_exception_redeclares_auto_delete_queues_of_its_consumers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_publish_to_missing_exchange_fails_its_confirm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_get_returns_message_or_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_large_message_spans_frames, setup, teardown),

@@ -250,6 +250,34 @@ static void test_conn_host_names_are_resolved(void **state)
     tl_loop_close(&loop);
 }
 
+static void test_conn_consume_ok_may_come_after_a_later_reply(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    fake_server_t fs;
+    fs_start(&fs, &loop, FS_REORDER);
+    fs.heartbeat = 0;
+    tl_events_t ev = {0};
+    keel_client_t *c = client_to(&loop, fs.port, &ev, NULL);
+    tl_done_t d = {0};
+    assert_int_equal(keel_client_connect(c, tl_client_cb, &d), 0);
+    assert_true(tl_run_until(&loop, &d.done, 2000));
+    keel_client_channel_t *ch = tl_channel(&loop, c);
+    tl_consumer_t cons = {0};
+    keel_client_consume_t co = {.queue = "q"};
+    assert_int_equal(keel_client_consume(ch, &co, tl_deliver_cb, tl_consume_ok_cb, &cons, NULL), 0);
+    tl_op_t sel = {0};
+    assert_int_equal(keel_client_confirm_select(ch, tl_op_cb, &sel), 0);
+    assert_int_equal(tl_wait_op(&loop, &sel), 0);
+    assert_true(tl_run_until_count(&loop, &cons.ok_calls, 1, 2000));
+    assert_int_equal(cons.ok_status, 0);
+    assert_int_equal(ev.disconnected, 0);
+    tl_client_close(&loop, c);
+    assert_int_equal(cons.final_calls, 1);
+    fs_stop(&fs);
+    tl_loop_close(&loop);
+}
+
 int main(void)
 {
     tl_quiet();
@@ -264,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_conn_close_handshake_waits_for_close_ok),
         cmocka_unit_test(test_conn_server_close_is_answered_with_close_ok),
         cmocka_unit_test(test_conn_host_names_are_resolved),
+        cmocka_unit_test(test_conn_consume_ok_may_come_after_a_later_reply),
     };
     return cmocka_run_group_tests_name("client/conn.c", tests, NULL, NULL);
 }
