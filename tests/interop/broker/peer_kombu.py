@@ -184,7 +184,9 @@ def kombu_simple_queue(ctx):
         try:
             for i in range(3):
                 sq.put({'i': i})
-            time.sleep(0.1)
+            deadline = time.monotonic() + 3  # publishes reach the queue asynchronously
+            while sq.qsize() != 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
             expect_eq(sq.qsize(), 3, 'SimpleQueue qsize')
             got = []
             for _ in range(3):
