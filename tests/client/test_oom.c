@@ -22,8 +22,13 @@ static long fail_at;         /* 0: never */
 static long fail_window = 1; /* allocations fail_at .. fail_at + fail_window - 1 fail */
 static int failures;
 
+static bool counting; /* count the main thread's allocations without failing them */
+static long counted;
+
 static bool should_fail(void)
 {
+    if (counting && pthread_equal(pthread_self(), main_thread))
+        counted++;
     if (!pthread_equal(pthread_self(), main_thread) || fail_at == 0)
         return false;
     ++alloc_count;
@@ -234,6 +239,66 @@ static void test_oom_three_failures_in_a_row_are_survived(void **state)
     run_sessions(3);
 }
 
+typedef struct {
+    int received, confirmed;
+} steady_t;
+
+static void steady_deliver(keel_client_channel_t *ch, int status, const keel_client_message_t *m, void *data)
+{
+    if (status == 0) {
+        ((steady_t *)data)->received++;
+        keel_client_ack(ch, m->delivery_tag, false);
+    }
+}
+
+static void steady_confirm(keel_client_channel_t *ch, int status, void *data)
+{
+    ((steady_t *)data)->confirmed++;
+}
+
+/* One round: n confirmed publishes of 1 KiB, all consumed and acked. */
+static void steady_round(uv_loop_t *loop, keel_client_channel_t *ch, steady_t *st, int n)
+{
+    static uint8_t body[1024];
+    int want_r = st->received + n, want_c = st->confirmed + n;
+    for (int i = 0; i < n; i++) {
+        keel_client_publish_t p = {.routing_key = "steady", .body = body, .body_len = sizeof(body)};
+        assert_int_equal(keel_client_publish(ch, &p, steady_confirm, st), 0);
+        if (i % 100 == 99)
+            uv_run(loop, UV_RUN_NOWAIT);
+    }
+    assert_true(tl_run_until_count(loop, &st->received, want_r, 10000));
+    assert_true(tl_run_until_count(loop, &st->confirmed, want_c, 10000));
+}
+
+static void test_oom_steady_publish_and_consume_allocate_nothing(void **state)
+{
+    broker_thread_t bt;
+    bt_start(&bt);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    tl_events_t ev = {0};
+    keel_client_t *c = tl_client_connect(&loop, bt.port, &ev);
+    keel_client_channel_t *ch = tl_channel(&loop, c);
+    keel_client_queue_t q = {.name = "steady", .auto_delete = true};
+    assert_int_equal(keel_client_queue_declare(ch, &q, NULL, NULL), 0);
+    assert_int_equal(keel_client_confirm_select(ch, NULL, NULL), 0);
+    steady_t st = {0};
+    keel_client_consume_t co = {.queue = "steady"};
+    assert_int_equal(keel_client_consume(ch, &co, steady_deliver, NULL, &st, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        steady_round(&loop, ch, &st, 2000); /* buffers and rings reach their size */
+    counted = 0;
+    counting = true;
+    steady_round(&loop, ch, &st, 2000);
+    counting = false;
+    print_message("client allocations for 2000 confirmed publishes and deliveries: %ld\n", counted);
+    assert_int_equal(counted, 0);
+    tl_client_close(&loop, c);
+    tl_loop_close(&loop);
+    bt_join(&bt);
+}
+
 int main(void)
 {
     main_thread = pthread_self();
@@ -242,6 +307,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_oom_every_allocation_of_a_session_may_fail),
         cmocka_unit_test(test_oom_three_failures_in_a_row_are_survived),
+        cmocka_unit_test(test_oom_steady_publish_and_consume_allocate_nothing),
     };
     return cmocka_run_group_tests_name("client/oom", tests, NULL, NULL);
 }
