@@ -12,11 +12,15 @@
  *
  *   1. every channel the application holds, with its basic.qos and
  *      confirm.select, under the same channel number;
- *   2. every exchange, queue and binding it declared (recorded when the
- *      server said -ok; passive declares are not recorded; deletes and
- *      unbinds remove records), re-declared in the order first declared
- *      on a private channel;
- *   3. every consumer, with the same consumer tag, on its channel;
+ *   2. every exchange, queue and binding it declared, re-declared in the
+ *      order first declared on a private channel. A declaration is recorded
+ *      when the server answers -ok (passive ones are not recorded; deletes
+ *      and unbinds remove records), so one still unanswered when the
+ *      connection drops fails with KEEL_ECONNRESET and is not recovered:
+ *      wait for a declaration's callback before relying on its recovery;
+ *   3. every consumer, with the same consumer tag, on its channel. A
+ *      consumer is recorded when asked for, so a consume queued across a
+ *      reconnect is made once, on the new connection;
  *
  * and only then reports KEEL_CLIENT_EVENT_RECONNECTED. A queue that the
  * server named (declared with an empty name) cannot be re-declared under
@@ -50,8 +54,12 @@
  * KEEL_EACCES, 405 KEEL_EBUSY, 406 KEEL_EVALUE, others KEEL_EPROTO), the
  * operations sent after it fail with KEEL_ECANCELED (the server discarded
  * them), the channel's error callback gets the code and text, and the
- * channel re-opens itself with its qos, confirm mode and consumers. A
- * consumer whose re-consume fails is dropped (its callback's final call
+ * channel re-opens itself with its qos, confirm mode and consumers. The
+ * exception cancelled those consumers, and the server deleted any
+ * auto-delete queue that lost its last one, so the channel first
+ * re-declares the recorded auto-delete queues its consumers use, with their
+ * bindings (a server-named one cannot be, and its consumer fails with 404).
+ * A consumer whose re-consume fails is dropped (its callback's final call
  * carries the error). Delivery tags stay increasing across re-opens, so
  * an ack for a delivery received before a re-open or reconnect is
  * recognised as stale and not sent (KEEL_ECONNRESET: the server redelivers
@@ -62,6 +70,11 @@
  * KEEL_EACCES), and max_retries used up. The client then stops, reports
  * KEEL_CLIENT_EVENT_FAILED, and every queued operation fails.
  *
+ * Replies. AMQP answers a channel's methods in order, but RabbitMQ sends
+ * basic.consume-ok from the queue's process, so it can come after the
+ * reply to a later method; each reply is matched to the oldest unanswered
+ * method it answers (consume-ok and cancel-ok by consumer tag).
+ *
  * I/O. One loop, never left; every function must be called on the loop's
  * thread. Frames are encoded straight into the connection's output buffer
  * (a publish allocates nothing once the buffers have grown) and written
@@ -71,7 +84,10 @@
  * sent when the connection has been quiet for half the interval; a peer
  * silent for two intervals is declared dead and the client reconnects.
  * TLS (opts.ssl) runs OpenSSL over memory BIOs on the same stream; OpenSSL
- * allocates with its own allocator, not keel__malloc.
+ * allocates with its own allocator, not keel__malloc. While connected the
+ * output is not bounded: a publisher faster than the socket, or one that
+ * goes on while the server has sent connection.blocked, grows the output
+ * buffer; bound it with confirms (keel_client_unconfirmed()).
  *
  * Async contract (STYLE.md rule 5): if a function that takes a callback
  * returns an error, the callback never runs; otherwise it runs exactly
@@ -133,7 +149,7 @@ typedef enum {
 } keel_client_offline_t;
 
 typedef enum {
-    /** A connection is open and recovered. host says which; first tells the first one apart. */
+    /** The first connection is open and what was queued meanwhile is sent (first is true). */
     KEEL_CLIENT_EVENT_CONNECTED = 1,
     /** The connection was lost; status says why. Reconnecting follows unless the client failed. */
     KEEL_CLIENT_EVENT_DISCONNECTED,
@@ -157,7 +173,7 @@ typedef enum {
 typedef struct keel_client_event_s {
     keel_client_event_type_t type;
     size_t host;                /* index into opts.hosts of the host concerned */
-    bool first;                 /* CONNECTED: the first connection of this client */
+    bool first;                 /* true on CONNECTED, false on RECONNECTED */
     uint16_t reply_code;        /* from connection.close when the server sent one */
     keel_amqp_str_t reply_text; /* connection.close, connection.blocked, RECOVERY_FAILED */
     keel_amqp_str_t name;       /* QUEUE_RENAMED: the old name; RECOVERY_FAILED: the entity */
@@ -217,11 +233,12 @@ void keel_client_opts_init(keel_client_opts_t *opts);
 
 /**
  * Creates a client on loop (borrowed; must outlive the client). Copies
- * opts. Allocates its timers on the loop but connects only on
- * keel_client_connect(). Returns 0, KEEL_EINVAL (a host without a name, a
- * name over 255 octets, user or password with a NUL... ), KEEL_ENOMEM, or
- * KEEL_EIO when the TLS context cannot be made (unreadable CA, certificate
- * or key file).
+ * opts (NULL: the defaults). Initialises its timers on the loop but
+ * connects only on keel_client_connect(); from here on the client must be
+ * closed with keel_client_close() before keel_client_free(). Returns 0,
+ * KEEL_EINVAL (an empty host name, a name over 255 octets), KEEL_ENOMEM,
+ * or KEEL_EIO when the TLS context cannot be made (unreadable CA,
+ * certificate or key file).
  */
 int keel_client_new(keel_client_t **out, uv_loop_t *loop, const keel_client_opts_t *opts);
 
@@ -290,7 +307,8 @@ int keel_client_channel_open(keel_client_t *c, keel_client_channel_t **out, keel
  * Closes a channel: channel.close and its close-ok when connected. Its
  * consumers get their final call, pending operations and unconfirmed
  * publishes fail with KEEL_ECANCELED. cb (may be NULL) runs after, and then
- * the handle is freed. Returns 0 or KEEL_EPIPE when already closing.
+ * the handle is freed. Returns 0, KEEL_EPIPE when already closing, or
+ * KEEL_ENOMEM (nothing changed; try again).
  */
 int keel_client_channel_close(keel_client_channel_t *ch, keel_client_channel_cb cb, void *data);
 
