@@ -20,8 +20,8 @@ to the process group, escalates to SIGKILL, and then checks /proc for any
 process of that session still alive.
 
 usage as a script (for trying a broker by hand):
-  fixtures.py rabbitmq            start, print the URL, wait for Ctrl-C, stop
-  fixtures.py keeld PATH"""
+  broker_fixtures.py rabbitmq       start, print the URL, wait for Ctrl-C, stop
+  broker_fixtures.py keeld PATH     the same for keeld"""
 import atexit
 import ctypes
 import os

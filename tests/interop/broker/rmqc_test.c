@@ -32,16 +32,16 @@ static char failure[512];
 /* What a helper saw go wrong, for the case's failure message. */
 static char detail[256];
 
-#define FAIL(...)                                                                                                                \
-    do {                                                                                                                         \
-        snprintf(failure, sizeof(failure), __VA_ARGS__);                                                                         \
-        goto out;                                                                                                                \
+#define FAIL(...)                                                                                                                  \
+    do {                                                                                                                           \
+        snprintf(failure, sizeof(failure), __VA_ARGS__);                                                                           \
+        goto out;                                                                                                                  \
     } while (0)
 
-#define CHECK(cond, ...)                                                                                                         \
-    do {                                                                                                                         \
-        if (!(cond))                                                                                                             \
-            FAIL(__VA_ARGS__);                                                                                                   \
+#define CHECK(cond, ...)                                                                                                           \
+    do {                                                                                                                           \
+        if (!(cond))                                                                                                               \
+            FAIL(__VA_ARGS__);                                                                                                     \
     } while (0)
 
 /* Describes an RPC reply that was not normal, for failure messages. */
@@ -455,7 +455,8 @@ static void case_confirms(void)
         const amqp_basic_ack_t *ack = f.payload.method.decoded;
         CHECK(ack->delivery_tag > acked && ack->delivery_tag <= 5, "ack tag %llu after %llu", (unsigned long long)ack->delivery_tag,
               (unsigned long long)acked);
-        CHECK(ack->multiple || ack->delivery_tag == acked + 1, "single ack %llu skips a tag", (unsigned long long)ack->delivery_tag);
+        CHECK(ack->multiple || ack->delivery_tag == acked + 1, "single ack %llu skips a tag",
+              (unsigned long long)ack->delivery_tag);
         acked = ack->delivery_tag;
     }
 out:
