@@ -132,7 +132,7 @@ class Suite:
     def main(self, argv=None):
         ap = argparse.ArgumentParser(description='%s peer suite of the broker interop harness' % self.peer)
         ap.add_argument('--host', default='127.0.0.1')
-        ap.add_argument('--port', type=int, default=5672)
+        ap.add_argument('--port', type=int, help='the broker\'s AMQP port (required: no default, so never a system broker by accident)')
         ap.add_argument('--user', default='guest')
         ap.add_argument('--password', default='guest')
         ap.add_argument('--vhost', default='/')
@@ -142,6 +142,8 @@ class Suite:
         ap.add_argument('--timeout-scale', type=float, default=1.0)
         ap.add_argument('-v', '--verbose', action='store_true')
         args = ap.parse_args(argv)
+        if args.port is None and not args.list:
+            ap.error('--port is required')
         if args.list:
             for name, _, _ in self.cases:
                 print(name)

@@ -194,7 +194,7 @@ def expected_seconds(name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--host', default='127.0.0.1')
-    ap.add_argument('--port', type=int, default=5672)
+    ap.add_argument('--port', type=int, help='the broker\'s AMQP port (required: no default, so never a system broker by accident)')
     ap.add_argument('--user', default='guest')
     ap.add_argument('--password', default='guest')
     ap.add_argument('--vhost', default='/')
@@ -211,6 +211,8 @@ def main():
     if args.worker:
         run_worker(args.only)
     tests = load(args.only)
+    if args.port is None and not args.list:
+        ap.error('--port is required')
     if args.list:
         for t in tests:
             print(case_name(t))
