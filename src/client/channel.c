@@ -844,6 +844,11 @@ static int server_close(keel_client_channel_t *ch, const keel_amqp_channel_close
         return 0; /* our channel.close crossed theirs: its close-ok still comes */
     bool was_opening = ch->state == CH_OPENING;
     bool blamed_consume = false;
+    /* Down before any callback runs: what a callback asks for now waits for
+     * the re-open instead of going to a channel the server has closed. */
+    ch->state = CH_DOWN;
+    ch->recovery_ops = 0;
+    ch->after_error = true;
     /* the failed method is the oldest unanswered one of its kind */
     long at = find_op(ch, 0, failed);
     if (at >= 0) {
@@ -852,9 +857,6 @@ static int server_close(keel_client_channel_t *ch, const keel_amqp_channel_close
         blamed_consume = o.kind == OP_CONSUME;
         op_failed(ch, &o, status);
     }
-    ch->state = CH_DOWN;
-    ch->recovery_ops = 0;
-    ch->after_error = true;
     /* the server discarded what followed */
     fail_ops(ch, KEEL_ECANCELED, false);
     fail_confirms(ch, failed == KEEL_AMQP_BASIC_PUBLISH ? status : KEEL_ECONNRESET, false);
@@ -864,8 +866,8 @@ static int server_close(keel_client_channel_t *ch, const keel_amqp_channel_close
     err.recovering = !(was_opening && !blamed_consume);
     if (ch->error_cb)
         ch->error_cb(ch, status, &err, ch->error_data);
-    if (ch->state != CH_DOWN || c->state != CL_OPEN)
-        return 0; /* closed from the callback, or the connection went */
+    if (ch->state != CH_DOWN || ch->zombie || ch->close_requested || c->state != CL_OPEN)
+        return 0; /* closed from a callback, or the connection went */
     if (!err.recovering) {
         keel__cchan_kill(ch, status);
         return 0;

@@ -366,10 +366,14 @@ void keel__client_conn_lost(keel_client_t *c, int status, uint16_t reply_code, k
     if (c->state != CL_OPEN && c->state != CL_CONNECTING)
         return;
     bool was_open = c->state == CL_OPEN;
+    /* not connected from here on, also for the callbacks run below */
+    c->state = CL_WAITING;
     keel__cconn_detach(c);
     uv_timer_stop(&c->connect_timer);
     uv_timer_stop(&c->heartbeat_timer);
     channels_conn_lost(c, KEEL_ECONNRESET);
+    if (c->state != CL_WAITING)
+        return; /* closed from a callback */
     if (!was_open) {
         attempt_failed(c, status);
         return;

@@ -285,6 +285,44 @@ static void test_channel_exception_redeclares_auto_delete_queues_of_its_consumer
     tl_consumer_free(&cons);
 }
 
+typedef struct {
+    int calls;
+    int status;
+    int publish_rc;
+} retry_t;
+
+/* Publishes from inside the failed operation's callback. */
+static void publish_from_callback(keel_client_channel_t *ch, int status, const keel_client_queue_ok_t *ok, void *data)
+{
+    retry_t *r = data;
+    r->calls++;
+    r->status = status;
+    r->publish_rc = tl_publish(ch, "", "fromcb", "sent after the re-open", false, NULL, NULL);
+}
+
+static void test_channel_work_asked_for_in_a_failure_callback_waits_for_the_reopen(void **state)
+{
+    fx_t *f = *state;
+    keel_client_channel_t *ch = tl_channel(&f->loop, f->c);
+    declare_queue(f, ch, "fromcb", (keel_amqp_table_t){0});
+    retry_t r = {0};
+    keel_client_queue_t q = {.name = "absent", .passive = true};
+    assert_int_equal(keel_client_queue_declare(ch, &q, publish_from_callback, &r), 0);
+    assert_true(tl_run_until_count(&f->loop, &r.calls, 1, 3000));
+    assert_int_equal(r.status, KEEL_ENOENT);
+    assert_int_equal(r.publish_rc, 0);
+    tl_run_for(&f->loop, 50);
+    /* no 504 came back for a frame on a closed channel: the connection is the same */
+    assert_int_equal(f->ev.disconnected, 0);
+    uint32_t n = 0;
+    tl_op_t op = {0};
+    q = (keel_client_queue_t){.name = "fromcb", .passive = true};
+    assert_int_equal(keel_client_queue_declare(ch, &q, tl_queue_cb, &op), 0);
+    assert_int_equal(tl_wait_op(&f->loop, &op), 0);
+    n = op.count;
+    assert_int_equal(n, 1);
+}
+
 static void test_channel_publish_to_missing_exchange_fails_its_confirm(void **state)
 {
     fx_t *f = *state;
@@ -516,6 +554,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_channel_mandatory_unroutable_comes_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_exception_fails_the_op_and_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_exception_redeclares_auto_delete_queues_of_its_consumers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_work_asked_for_in_a_failure_callback_waits_for_the_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_publish_to_missing_exchange_fails_its_confirm, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_get_returns_message_or_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_large_message_spans_frames, setup, teardown),
