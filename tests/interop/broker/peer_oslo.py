@@ -181,6 +181,13 @@ def run_worker(only):
     os._exit(0)
 
 
+def die_with_parent():
+    # a worker must not outlive this process, however it ends
+    import ctypes
+    import signal
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 def expected_seconds(name):
     # test_logger cases wait 15 s by design; the RPC timeout cases ~10 s.
     if 'test_logger' in name:
@@ -240,7 +247,7 @@ def main():
         for p in args.only:
             argv += ['--only', p]
         procs.append(subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=None))
+                                      stderr=None, preexec_fn=die_with_parent))
     seen = set()
     fails = 0
     # Raw reads and our own line splitting: a buffered readline could take

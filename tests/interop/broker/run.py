@@ -108,6 +108,16 @@ def admin_setup(broker, path):
     log('admin setup (%.1fs): %s' % (time.monotonic() - t0, extra))
 
 
+_running = []
+
+
+def _kill_running():
+    # at exit (normal, SIGTERM from meson's timeout): peers first, then the
+    # brokers (broker_fixtures' own atexit handler runs after this one)
+    for r in list(_running):
+        r.kill()
+
+
 class Running:
     """One peer process: its output goes to a file; it gets a deadline."""
 
@@ -122,6 +132,7 @@ class Running:
         self.timed_out = False
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err,
                                      start_new_session=True, preexec_fn=bf._child_setup, cwd=HERE)
+        _running.append(self)
 
     def poll(self):
         if self.proc.poll() is not None:
@@ -134,6 +145,8 @@ class Running:
 
     def kill(self):
         left = bf.kill_session(self.proc, grace=3)
+        if self in _running:
+            _running.remove(self)
         if left:
             log('WARNING: %s left processes %s' % (self.peer.name, left))
 
@@ -141,9 +154,7 @@ class Running:
         while not self.poll():
             time.sleep(0.1)
         # whatever the peer started and left (its session) goes too
-        left = bf.kill_session(self.proc, grace=3)
-        if left:
-            log('WARNING: %s left processes %s' % (self.peer.name, left))
+        self.kill()
         self.out.close()
         self.err.close()
         self.seconds = time.monotonic() - self.t0
@@ -333,6 +344,8 @@ def main():
     for p in PEERS:
         p.timeout = int(p.timeout * max(1.0, args.timeout_scale))
     bf.install_cleanup()
+    import atexit
+    atexit.register(_kill_running)
     t0 = time.monotonic()
 
     if args.kind != 'compare':
