@@ -263,6 +263,27 @@ class Broker:
         raise AdminUnavailable('%s has no administration command' % self.kind)
 
 
+def sweep_stale_dirs(prefix='keel-rabbit-', min_age=600):
+    """Removes temp dirs a killed run (SIGKILL: no finally) left: older than
+    min_age seconds and with no live node (the node.pid the fixture wrote
+    names a process that is gone)."""
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        d = os.path.join(root, name)
+        if not name.startswith(prefix) or not os.path.isdir(d):
+            continue
+        try:
+            if time.time() - os.path.getmtime(d) < min_age:
+                continue
+            with open(os.path.join(d, 'node.pid')) as f:
+                pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            continue  # not ours, or not started yet: leave it
+        if pid and os.path.exists('/proc/%d' % pid):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+
+
 class RabbitMQ(Broker):
     """Debian's rabbitmq-server 3.10 on a private port, node name, cookie,
     epmd and data/log dirs. No plugins are enabled, which keeps the boot
@@ -277,6 +298,7 @@ class RabbitMQ(Broker):
     def start(self):
         if not os.path.exists(os.path.join(RABBIT_SBIN, 'rabbitmq-server')):
             raise BrokerError('rabbitmq-server is not installed (apt-get install rabbitmq-server)')
+        sweep_stale_dirs()
         self.dir = tempfile.mkdtemp(prefix='keel-rabbit-')
         _live.append(self)
         d = self.dir
@@ -332,6 +354,8 @@ class RabbitMQ(Broker):
         wait_port('127.0.0.1', epmd_port, deadline, epmd, 'epmd')
         node = spawn([os.path.join(RABBIT_SBIN, 'rabbitmq-server')], env=env, log=self.logfile, cwd=d)
         self.procs.append(node)
+        with open(os.path.join(d, 'node.pid'), 'w') as f:
+            f.write('%d\n' % node.pid)
         wait_amqp(self.host, self.port, deadline, node, 'rabbitmq-server', self.logfile)
         return self
 
