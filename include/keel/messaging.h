@@ -343,6 +343,394 @@ int keel_messaging_error_deserialize(const char *text, size_t len, const char *c
  */
 int keel_messaging_error_format(const keel_messaging_error_t *e, keel_buf_t *out);
 
+/* ------------------------------------------------------------------------
+ * Transports
+ *
+ * A transport is oslo's Transport: a driver chosen by the URL's scheme,
+ * the options it was made with, and the connections it keeps. Drivers:
+ *
+ *   fake://   in memory, on the loop: exchanges, queues and bindings as
+ *             the rabbit driver declares them (spec §4), so the whole API
+ *             can be tested in one process. Transports that share a
+ *             keel_messaging_fake_broker_t talk to each other; a fake://
+ *             transport without one gets its own.
+ *   rabbit:// (and kombu://) over keel's AMQP client: not in this build;
+ *             KEEL_MESSAGING_EDRIVER.
+ */
+typedef struct keel_messaging_transport_s keel_messaging_transport_t;
+typedef struct keel_messaging_fake_broker_s keel_messaging_fake_broker_t;
+
+typedef struct keel_messaging_transport_opts_s {
+    /**
+     * The transport URL; NULL or "" reads conf's transport_url (with
+     * .notifications, [oslo_messaging_notifications] transport_url first,
+     * as get_notification_transport() does).
+     */
+    const char *url;
+    bool notifications;
+    /**
+     * Modules whose exceptions a Python client would re-raise as
+     * themselves (oslo's allowed_remote_exmods); NULL-terminated, copied.
+     * Decides keel_messaging_error_t.allowed of errors calls return.
+     */
+    const char *const *allowed_remote_exmods;
+    /** fake:// only: the in-memory broker to use (borrowed; must outlive the transport). */
+    keel_messaging_fake_broker_t *fake_broker;
+    /** If not NULL, receives a one-line message when keel_messaging_transport_new() fails. */
+    keel_buf_t *error;
+} keel_messaging_transport_opts_t;
+
+/**
+ * Makes a transport on loop (call on the loop's thread: the transport
+ * remembers it as the thread whose calls must not block). conf may be NULL
+ * (oslo's defaults); it is read now and not kept, its options registered
+ * if they were not. opts may be NULL. Returns 0,
+ * KEEL_MESSAGING_EURL (the URL), KEEL_ENOOPT or KEEL_EVALUE (a query
+ * option), KEEL_MESSAGING_EDRIVER (no such driver), KEEL_ENOMEM, or an
+ * error of libuv.
+ */
+int keel_messaging_transport_new(keel_messaging_transport_t **out, uv_loop_t *loop, struct keel_conf_s *conf,
+                                 const keel_messaging_transport_opts_t *opts);
+
+typedef void (*keel_messaging_transport_close_cb)(keel_messaging_transport_t *t, void *data);
+
+/**
+ * Closes a transport: calls still waiting for a reply fail with
+ * KEEL_ECANCELED, then its handles are closed and cb (may be NULL) runs;
+ * the transport's memory is released after cb returns. RPC servers and
+ * listeners made from it must have been freed first: KEEL_EBUSY
+ * otherwise (nothing happens). Clients and notifiers need not be, but must
+ * not be used afterwards.
+ */
+int keel_messaging_transport_close(keel_messaging_transport_t *t, keel_messaging_transport_close_cb cb, void *data);
+
+/** The transport's parsed URL (borrowed). */
+const keel_messaging_url_t *keel_messaging_transport_url(const keel_messaging_transport_t *t);
+
+/** The loop the transport runs on. */
+uv_loop_t *keel_messaging_transport_loop(const keel_messaging_transport_t *t);
+
+/**
+ * The in-memory broker of fake:// transports. It belongs to the loop of
+ * the transports using it. keel_messaging_fake_broker_free() returns
+ * KEEL_EBUSY while transports use it.
+ */
+int keel_messaging_fake_broker_new(keel_messaging_fake_broker_t **out);
+int keel_messaging_fake_broker_free(keel_messaging_fake_broker_t *b);
+
+/**
+ * Appends the broker's topology, one line per entity, sorted, as
+ * rabbitmqctl would list it: "exchange NAME TYPE durable=B auto_delete=B",
+ * "queue NAME durable=B auto_delete=B messages=N unacked=N consumers=N",
+ * "binding EXCHANGE -> QUEUE key KEY". Reply and fanout queues show their
+ * random suffix as "*". For tests and debugging. Returns 0 or KEEL_ENOMEM.
+ */
+int keel_messaging_fake_broker_describe(const keel_messaging_fake_broker_t *b, keel_buf_t *out);
+
+/**
+ * Publishes body (len bytes, as they are) to exchange with routing_key,
+ * as a raw AMQP client would: "" is the default exchange, which routes to
+ * the queue named by the key. For tests that hand-craft messages. Returns
+ * 0 (also when no queue took it), KEEL_ENOENT (no such exchange),
+ * KEEL_ECONNREFUSED (the broker is down) or KEEL_ENOMEM.
+ */
+int keel_messaging_fake_broker_publish(keel_messaging_fake_broker_t *b, const char *exchange, const char *routing_key,
+                                       const char *body, size_t len);
+
+/**
+ * basic.get: takes the first ready message of queue (acknowledged) and
+ * appends its body to out. Returns 0, KEEL_EAGAIN (the queue is empty),
+ * KEEL_ENOENT (no such queue) or KEEL_ENOMEM.
+ */
+int keel_messaging_fake_broker_get(keel_messaging_fake_broker_t *b, const char *queue, keel_buf_t *out);
+
+/**
+ * Makes the broker refuse (down = true) or accept publishes, to test
+ * retries: a refused publish is retried as `retry` says, then fails with
+ * KEEL_MESSAGING_EDELIVERY.
+ */
+void keel_messaging_fake_broker_set_down(keel_messaging_fake_broker_t *b, bool down);
+
+/* ------------------------------------------------------------------------
+ * RPC client
+ */
+typedef struct keel_messaging_rpc_client_s keel_messaging_rpc_client_t;
+
+/** retry: -1 retries forever (oslo's None), 0 never, N at most N times. */
+#define KEEL_MESSAGING_RETRY_FOREVER (-1)
+
+typedef struct keel_messaging_rpc_client_opts_s {
+    double timeout;              /* seconds a call waits; <= 0: rpc_response_timeout */
+    const char *version_cap;     /* NULL: none */
+    int retry;                   /* see KEEL_MESSAGING_RETRY_FOREVER */
+    double call_monitor_timeout; /* <= 0: none; else the server heartbeats long calls */
+    /** Borrowed; must outlive the client and the clients prepared from it. NULL: none. */
+    const keel_messaging_serializer_t *serializer;
+} keel_messaging_rpc_client_opts_t;
+
+/** oslo's defaults: no timeout of its own, no cap, retry forever. */
+#define KEEL_MESSAGING_RPC_CLIENT_OPTS_INIT                                                                                        \
+    {                                                                                                                              \
+        .retry = KEEL_MESSAGING_RETRY_FOREVER                                                                                      \
+    }
+
+/**
+ * Makes an RPC client (get_rpc_client()) for target (copied). opts NULL
+ * means KEEL_MESSAGING_RPC_CLIENT_OPTS_INIT. A client is immutable: it may
+ * be used from the loop's thread (async calls) and from any other thread
+ * (the _sync calls) at once. As in oslo, versions are read when they are
+ * used, not here. Returns 0, KEEL_EINVAL or KEEL_ENOMEM.
+ */
+int keel_messaging_rpc_client_new(keel_messaging_rpc_client_t **out, keel_messaging_transport_t *t,
+                                  const keel_messaging_target_t *target, const keel_messaging_rpc_client_opts_t *opts);
+
+/** What prepare() changes: the fields whose KEEL_MESSAGING_PREPARE_* bit is set in `set`. */
+enum {
+    KEEL_MESSAGING_PREPARE_EXCHANGE = 1u << 0,
+    KEEL_MESSAGING_PREPARE_TOPIC = 1u << 1,
+    KEEL_MESSAGING_PREPARE_NAMESPACE = 1u << 2,
+    KEEL_MESSAGING_PREPARE_VERSION = 1u << 3,
+    KEEL_MESSAGING_PREPARE_SERVER = 1u << 4,
+    KEEL_MESSAGING_PREPARE_FANOUT = 1u << 5,
+    KEEL_MESSAGING_PREPARE_TIMEOUT = 1u << 6,
+    KEEL_MESSAGING_PREPARE_VERSION_CAP = 1u << 7,
+    KEEL_MESSAGING_PREPARE_RETRY = 1u << 8,
+    KEEL_MESSAGING_PREPARE_CALL_MONITOR_TIMEOUT = 1u << 9,
+};
+
+typedef struct keel_messaging_prepare_s {
+    unsigned set;
+    const char *exchange, *topic, *namespace_, *version, *server; /* NULL sets None */
+    bool fanout;
+    double timeout;
+    const char *version_cap;
+    int retry;
+    double call_monitor_timeout;
+} keel_messaging_prepare_t;
+
+/**
+ * RPCClient.prepare(): a new client like base with the fields named in
+ * changes->set replaced, e.g.
+ *
+ *   keel_messaging_rpc_client_prepare(client, &(keel_messaging_prepare_t){
+ *       .set = KEEL_MESSAGING_PREPARE_VERSION | KEEL_MESSAGING_PREPARE_SERVER,
+ *       .version = "2.5", .server = "host1"}, &cctxt);
+ *
+ * Free it with keel_messaging_rpc_client_free(). Returns 0, KEEL_EVALUE
+ * ("Version must contain a major and minor integer") or KEEL_ENOMEM.
+ */
+int keel_messaging_rpc_client_prepare(const keel_messaging_rpc_client_t *base, const keel_messaging_prepare_t *changes,
+                                      keel_messaging_rpc_client_t **out);
+
+/**
+ * Releases a client; calls in flight still complete and their callbacks
+ * still get the client. NULL does nothing.
+ */
+void keel_messaging_rpc_client_free(keel_messaging_rpc_client_t *c);
+
+/** The client's target (borrowed). */
+const keel_messaging_target_t *keel_messaging_rpc_client_target(const keel_messaging_rpc_client_t *c);
+
+/** can_send_version(): version (NULL: the target's) against the version cap. */
+bool keel_messaging_rpc_client_can_send_version(const keel_messaging_rpc_client_t *c, const char *version);
+
+/**
+ * Outcome of a call: status 0 with the result (borrowed: json_incref() to
+ * keep it; JSON null for None); KEEL_MESSAGING_EREMOTE with the remote
+ * error (borrowed); KEEL_ETIMEDOUT (MessagingTimeout: no reply within the
+ * timeout, or no heartbeat within call_monitor_timeout);
+ * KEEL_MESSAGING_EDELIVERY (retries used up); KEEL_MESSAGING_ESERIALIZE;
+ * KEEL_ECANCELED (the transport closed).
+ */
+typedef void (*keel_messaging_call_cb)(keel_messaging_rpc_client_t *c, int status, json_t *result,
+                                       const keel_messaging_error_t *error, void *data);
+
+/**
+ * RPCClient.call(): sends method with args (a JSON object of keyword
+ * arguments, taken; NULL is {}) and the context ctxt (borrowed, may be
+ * NULL) to the target and waits for the reply. Returns 0 (cb will run), or
+ * at once: KEEL_MESSAGING_ETARGET (no topic, or fanout — a call cannot be
+ * fanout), KEEL_MESSAGING_EVERSIONCAP (the target's version is above the
+ * cap; nothing was sent), KEEL_MESSAGING_ESERIALIZE, KEEL_EINVAL,
+ * KEEL_ENOMEM, KEEL_ECANCELED (the transport is closing).
+ */
+int keel_messaging_rpc_call(keel_messaging_rpc_client_t *c, json_t *ctxt, const char *method, json_t *args,
+                            keel_messaging_call_cb cb, void *data);
+
+/** Outcome of a cast: 0 once the driver has sent it (a broker confirm), or an error as for calls. */
+typedef void (*keel_messaging_cast_cb)(keel_messaging_rpc_client_t *c, int status, void *data);
+
+/**
+ * RPCClient.cast(): sends without waiting for a reply; with a fanout
+ * target every server on the topic gets a copy. cb may be NULL (a failure
+ * is then logged). Returns as keel_messaging_rpc_call().
+ */
+int keel_messaging_rpc_cast(keel_messaging_rpc_client_t *c, json_t *ctxt, const char *method, json_t *args,
+                            keel_messaging_cast_cb cb, void *data);
+
+/**
+ * Blocking call for any thread but the loop's (which must be running):
+ * returns what the callback would have said. On 0, *result (may be NULL
+ * to discard) is a new reference; on KEEL_MESSAGING_EREMOTE, *error (may
+ * be NULL) is an error to free. The JSON values passed in are used by the
+ * loop's thread during the call. On the loop's thread: KEEL_EINVAL.
+ */
+int keel_messaging_rpc_call_sync(keel_messaging_rpc_client_t *c, json_t *ctxt, const char *method, json_t *args, json_t **result,
+                                 keel_messaging_error_t **error);
+
+/** Blocking cast for any thread but the loop's; returns the cast's status. */
+int keel_messaging_rpc_cast_sync(keel_messaging_rpc_client_t *c, json_t *ctxt, const char *method, json_t *args);
+
+/* ------------------------------------------------------------------------
+ * RPC server
+ *
+ * An RPC server listens on a target (topic and server; it also gets the
+ * topic's fanout messages) and dispatches each request to the first
+ * endpoint, in the order given, whose target accepts the request's
+ * namespace and version and which has the method (spec §8). A method runs
+ * with a request handle and finishes it with keel_messaging_request_reply()
+ * or keel_messaging_request_fail(); returning without either is a None
+ * result, unless it called keel_messaging_request_defer() to finish later.
+ */
+typedef struct keel_messaging_rpc_server_s keel_messaging_rpc_server_t;
+typedef struct keel_messaging_request_s keel_messaging_request_t;
+
+typedef void (*keel_messaging_method_fn)(keel_messaging_request_t *req, void *data);
+
+/** One RPC method of an endpoint. */
+typedef struct keel_messaging_method_s {
+    const char *name;
+    keel_messaging_method_fn fn;
+    /** For KEEL_MESSAGING_ACCESS_EXPLICIT: the method is exposed (oslo's @expose). */
+    bool exposed;
+} keel_messaging_method_t;
+
+/**
+ * An endpoint: its target (namespace_, version and legacy_namespaces are
+ * read; a zero target is oslo's endpoint without one: the null namespace,
+ * version 1.0), its methods (ended by an entry with a NULL name) and the
+ * data every method gets. Borrowed: it must outlive the server.
+ */
+typedef struct keel_messaging_endpoint_s {
+    keel_messaging_target_t target;
+    const keel_messaging_method_t *methods;
+    void *data;
+} keel_messaging_endpoint_t;
+
+/**
+ * Where methods run (oslo's executors, in C):
+ *
+ *   THREADING  on a pool of up to executor_thread_pool_size threads that
+ *              the server starts as work arrives (oslo's default);
+ *              replies go back through the loop;
+ *   BLOCKING   on the loop's thread, one request at a time: the next
+ *              request waits until the current one is finished, even a
+ *              deferred one;
+ *   LOOP       on the loop's thread as requests arrive; a method that
+ *              defers lets the next one start (the C form of eventlet's
+ *              green threads).
+ */
+typedef enum {
+    KEEL_MESSAGING_EXECUTOR_THREADING = 0,
+    KEEL_MESSAGING_EXECUTOR_BLOCKING,
+    KEEL_MESSAGING_EXECUTOR_LOOP,
+} keel_messaging_executor_t;
+
+/** oslo's RPC access policies: which method names may be called. */
+typedef enum {
+    KEEL_MESSAGING_ACCESS_DEFAULT = 0, /* not names starting with '_' (DefaultRPCAccessPolicy) */
+    KEEL_MESSAGING_ACCESS_LEGACY,      /* every method (LegacyRPCAccessPolicy) */
+    KEEL_MESSAGING_ACCESS_EXPLICIT,    /* only methods marked exposed (ExplicitRPCAccessPolicy) */
+} keel_messaging_access_policy_t;
+
+typedef struct keel_messaging_rpc_server_opts_s {
+    keel_messaging_executor_t executor;
+    keel_messaging_access_policy_t access_policy;
+    /** Borrowed; must outlive the server. NULL: none. */
+    const keel_messaging_serializer_t *serializer;
+} keel_messaging_rpc_server_opts_t;
+
+/**
+ * get_rpc_server(): makes a server for target (copied; topic and server
+ * are required when it starts) and endpoints (borrowed, n of them). opts
+ * may be NULL (threading executor, default access policy). With
+ * rpc_ping_enabled the server also answers oslo_rpc_server_ping with
+ * "pong". Returns 0, KEEL_EINVAL (a method without a function) or
+ * KEEL_ENOMEM.
+ */
+int keel_messaging_rpc_server_new(keel_messaging_rpc_server_t **out, keel_messaging_transport_t *t,
+                                  const keel_messaging_target_t *target, const keel_messaging_endpoint_t *endpoints, size_t n,
+                                  const keel_messaging_rpc_server_opts_t *opts);
+
+/**
+ * Starts consuming: the queues topic and topic.server and a fanout queue
+ * (oslo's ServerListenError cases: KEEL_MESSAGING_ETARGET without topic or
+ * server; driver errors). Returns 0 or an error; a second start is a no-op.
+ */
+int keel_messaging_rpc_server_start(keel_messaging_rpc_server_t *s);
+
+/** Stops taking new requests; requests already taken run to their end. Idempotent. */
+void keel_messaging_rpc_server_stop(keel_messaging_rpc_server_t *s);
+
+typedef void (*keel_messaging_rpc_server_wait_cb)(keel_messaging_rpc_server_t *s, int status, void *data);
+
+/**
+ * Runs cb (status 0) once the server is stopped and every request it took
+ * is finished and replied to (oslo's wait()). Only one wait at a time:
+ * KEEL_EBUSY otherwise.
+ */
+int keel_messaging_rpc_server_wait(keel_messaging_rpc_server_t *s, keel_messaging_rpc_server_wait_cb cb, void *data);
+
+/**
+ * Frees a server that never started or whose wait completed (in its
+ * callback or later); KEEL_EBUSY otherwise. NULL returns 0.
+ */
+int keel_messaging_rpc_server_free(keel_messaging_rpc_server_t *s);
+
+/* The request a method runs for. Every accessor borrows from the request. */
+
+/** The method name. */
+const char *keel_messaging_request_method(const keel_messaging_request_t *req);
+/** The keyword arguments, deserialized: an object, never NULL. */
+json_t *keel_messaging_request_args(const keel_messaging_request_t *req);
+/** One argument, or NULL. */
+json_t *keel_messaging_request_arg(const keel_messaging_request_t *req, const char *name);
+/** The context, deserialized, with "client_timeout" added as oslo adds it. */
+json_t *keel_messaging_request_context(const keel_messaging_request_t *req);
+/** The endpoint that matched. */
+const keel_messaging_endpoint_t *keel_messaging_request_endpoint(const keel_messaging_request_t *req);
+/** True for a call (the caller waits for the result), false for a cast. */
+bool keel_messaging_request_is_call(const keel_messaging_request_t *req);
+
+/**
+ * Finishes the request with result (taken; NULL is None). May be called
+ * once, from any thread; afterwards the request may be gone. Returns 0,
+ * or KEEL_EINVAL if the request was already finished (result released).
+ */
+int keel_messaging_request_reply(keel_messaging_request_t *req, json_t *result);
+
+/**
+ * Finishes the request with an exception: class, module (NULL:
+ * "builtins") and a printf message, as serialize_remote_exception() would
+ * describe it. A cast's failure is only logged. As keel_messaging_request_reply().
+ */
+int keel_messaging_request_fail(keel_messaging_request_t *req, const char *exc_class, const char *exc_module, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/**
+ * Finishes the request with an error object (taken, also on failure):
+ * kwargs, args, a traceback, or expected = true (oslo's
+ * @expected_exceptions: logged at DEBUG instead of as an exception).
+ */
+int keel_messaging_request_fail_error(keel_messaging_request_t *req, keel_messaging_error_t *error);
+
+/**
+ * Called by a method that will finish the request later (from any thread,
+ * once). Returns 0, or KEEL_EINVAL when not called from within the method
+ * or called twice.
+ */
+int keel_messaging_request_defer(keel_messaging_request_t *req);
+
 #ifdef __cplusplus
 }
 #endif

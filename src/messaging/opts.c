@@ -480,9 +480,12 @@ int keel__messaging_opts_load(keel__messaging_opts_t *o, struct keel_conf_s *con
     } else if ((rc = keel_messaging_register_opts(conf)) != 0) {
         return rc;
     }
-    rc = dup_or_null(keel_conf_get_str(conf, NULL, "transport_url"), &o->transport_url);
+    /* A conf not parsed yet has no values: its defaults are still oslo's. */
+    const char *conf_url = keel_conf_get_str(conf, NULL, "transport_url");
+    const char *exchange = keel_conf_get_str(conf, NULL, "control_exchange");
+    rc = dup_or_null(conf_url ? conf_url : "rabbit://", &o->transport_url);
     if (rc == 0)
-        rc = dup_or_null(keel_conf_get_str(conf, NULL, "control_exchange"), &o->control_exchange);
+        rc = dup_or_null(exchange ? exchange : "openstack", &o->control_exchange);
     o->rpc_response_timeout = keel_conf_get_int(conf, NULL, "rpc_response_timeout", 60);
     o->executor_thread_pool_size = keel_conf_get_int(conf, NULL, "executor_thread_pool_size", 64);
     o->rpc_ping_enabled = keel_conf_get_bool(conf, NULL, "rpc_ping_enabled");

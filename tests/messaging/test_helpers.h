@@ -56,13 +56,14 @@ static inline void oom_uninstall(void)
  */
 static inline bool run_until(uv_loop_t *loop, const volatile bool *flag, uint64_t ms)
 {
+    /* Atomic loads: some flags are set by other threads. */
     uint64_t deadline = uv_hrtime() + ms * 1000000u;
-    while (!*flag && uv_hrtime() < deadline) {
+    while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && uv_hrtime() < deadline) {
         uv_run(loop, UV_RUN_NOWAIT);
-        if (!*flag)
+        if (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
             uv_sleep(1);
     }
-    return *flag;
+    return __atomic_load_n(flag, __ATOMIC_ACQUIRE);
 }
 
 #endif
