@@ -496,6 +496,7 @@ enum {
     KEEL_MESSAGING_PREPARE_VERSION_CAP = 1u << 7,
     KEEL_MESSAGING_PREPARE_RETRY = 1u << 8,
     KEEL_MESSAGING_PREPARE_CALL_MONITOR_TIMEOUT = 1u << 9,
+    KEEL_MESSAGING_PREPARE_PUBLISHER_ID = 1u << 10, /* notifiers */
 };
 
 typedef struct keel_messaging_prepare_s {
@@ -506,6 +507,7 @@ typedef struct keel_messaging_prepare_s {
     const char *version_cap;
     int retry;
     double call_monitor_timeout;
+    const char *publisher_id; /* notifiers */
 } keel_messaging_prepare_t;
 
 /**
@@ -730,6 +732,189 @@ int keel_messaging_request_fail_error(keel_messaging_request_t *req, keel_messag
  * or called twice.
  */
 int keel_messaging_request_defer(keel_messaging_request_t *req);
+
+/* ------------------------------------------------------------------------
+ * Notifications
+ *
+ * Priorities are oslo's, in its order. The routing key and the listener's
+ * method use the lower-case name ("info"); the body's "priority" field is
+ * upper case ("INFO").
+ */
+#define KEEL_MESSAGING_PRIORITY_MAP(XX)                                                                                            \
+    XX(AUDIT, "audit", "AUDIT")                                                                                                    \
+    XX(DEBUG, "debug", "DEBUG")                                                                                                    \
+    XX(INFO, "info", "INFO")                                                                                                       \
+    XX(WARN, "warn", "WARN")                                                                                                       \
+    XX(ERROR, "error", "ERROR")                                                                                                    \
+    XX(CRITICAL, "critical", "CRITICAL")                                                                                           \
+    XX(SAMPLE, "sample", "SAMPLE")
+
+typedef enum {
+#define KEEL_MESSAGING_PRIORITY_ENUM_(name, lower, upper) KEEL_MESSAGING_##name,
+    KEEL_MESSAGING_PRIORITY_MAP(KEEL_MESSAGING_PRIORITY_ENUM_)
+#undef KEEL_MESSAGING_PRIORITY_ENUM_
+        KEEL_MESSAGING_PRIORITY_COUNT
+} keel_messaging_priority_t;
+
+/** "info" for KEEL_MESSAGING_INFO; NULL out of range. */
+const char *keel_messaging_priority_name(keel_messaging_priority_t p);
+/** Reads a priority in any case ("INFO", "info"). Returns 0 or KEEL_EINVAL. */
+int keel_messaging_priority_parse(const char *name, keel_messaging_priority_t *out);
+
+typedef struct keel_messaging_notifier_s keel_messaging_notifier_t;
+
+/** retry taken from [oslo_messaging_notifications] retry. */
+#define KEEL_MESSAGING_RETRY_CONF (-1000000)
+
+typedef struct keel_messaging_notifier_opts_s {
+    /** The "publisher_id" of every notification, e.g. "compute.host1"; NULL is None. */
+    const char *publisher_id;
+    /**
+     * Drivers, NULL-terminated: "messagingv2" (the 2.0 envelope), "messaging"
+     * (the bare 1.0 dict), "log" (one keel_log line per notification on
+     * logger oslo.messaging.notification.<event_type>), "noop". NULL reads
+     * [oslo_messaging_notifications] driver, which is empty by default: a
+     * notifier then sends nothing, as in oslo. Unknown names are logged and
+     * skipped.
+     */
+    const char *const *drivers;
+    /** NULL-terminated; NULL reads [oslo_messaging_notifications] topics (["notifications"]). */
+    const char *const *topics;
+    int retry; /* KEEL_MESSAGING_RETRY_CONF, or as for RPC clients */
+    /** Borrowed; must outlive the notifier and those prepared from it. */
+    const keel_messaging_serializer_t *serializer;
+} keel_messaging_notifier_opts_t;
+
+#define KEEL_MESSAGING_NOTIFIER_OPTS_INIT                                                                                          \
+    {                                                                                                                              \
+        .retry = KEEL_MESSAGING_RETRY_CONF                                                                                         \
+    }
+
+/**
+ * Makes a Notifier (opts NULL: KEEL_MESSAGING_NOTIFIER_OPTS_INIT); the
+ * transport is usually one made with .notifications = true. Every string
+ * is copied. Immutable, like RPC clients. Returns 0, KEEL_EINVAL or
+ * KEEL_ENOMEM.
+ */
+int keel_messaging_notifier_new(keel_messaging_notifier_t **out, keel_messaging_transport_t *t,
+                                const keel_messaging_notifier_opts_t *opts);
+
+/**
+ * Notifier.prepare(): a notifier like base with publisher_id and/or retry
+ * changed (KEEL_MESSAGING_PREPARE_PUBLISHER_ID, KEEL_MESSAGING_PREPARE_RETRY
+ * in changes->set; other fields are ignored). Returns 0, KEEL_EINVAL or KEEL_ENOMEM.
+ */
+int keel_messaging_notifier_prepare(const keel_messaging_notifier_t *base, const keel_messaging_prepare_t *changes,
+                                    keel_messaging_notifier_t **out);
+
+/** Releases a notifier; notifications in flight still complete. NULL does nothing. */
+void keel_messaging_notifier_free(keel_messaging_notifier_t *n);
+
+/** is_enabled(): false only when the drivers are exactly ["noop"] (oslo's rule). */
+bool keel_messaging_notifier_is_enabled(const keel_messaging_notifier_t *n);
+
+typedef void (*keel_messaging_notify_cb)(keel_messaging_notifier_t *n, int status, void *data);
+
+/**
+ * Sends a notification (Notifier.info() and friends): payload (taken)
+ * through serialize_entity, the context (borrowed, may be NULL) cut to
+ * oslo's whitelist of keys then through serialize_context, in a message
+ * with a fresh message_id, publisher_id, event_type, the upper-case
+ * priority and a UTC timestamp, to every driver and topic. cb (may be
+ * NULL) gets 0 once every send is done or the first error (errors are
+ * logged either way, as oslo logs and swallows them). Returns 0, KEEL_EINVAL,
+ * KEEL_MESSAGING_ESERIALIZE, KEEL_ENOMEM or KEEL_ECANCELED at once.
+ */
+int keel_messaging_notify(keel_messaging_notifier_t *n, json_t *ctxt, keel_messaging_priority_t priority, const char *event_type,
+                          json_t *payload, keel_messaging_notify_cb cb, void *data);
+
+/** Blocking keel_messaging_notify() for any thread but the loop's. */
+int keel_messaging_notify_sync(keel_messaging_notifier_t *n, json_t *ctxt, keel_messaging_priority_t priority,
+                               const char *event_type, json_t *payload);
+
+/* ------------------------------------------------------------------------
+ * Notification listener
+ */
+typedef struct keel_messaging_listener_s keel_messaging_listener_t;
+
+/** What an endpoint method returns (NotificationResult). */
+typedef enum {
+    KEEL_MESSAGING_HANDLED = 0,
+    KEEL_MESSAGING_REQUEUE,
+} keel_messaging_notification_result_t;
+
+/** One notification as an endpoint sees it; everything is borrowed for the call. */
+typedef struct keel_messaging_notification_s {
+    keel_messaging_priority_t priority;
+    json_t *ctxt;             /* deserialized, with "client_timeout" added as oslo adds it */
+    const char *publisher_id; /* NULL when absent */
+    const char *event_type;   /* NULL when absent */
+    json_t *payload;          /* deserialized; JSON null when absent */
+    json_t *metadata;         /* {"message_id": ..., "timestamp": ...} as received */
+} keel_messaging_notification_t;
+
+typedef keel_messaging_notification_result_t (*keel_messaging_notification_fn)(const keel_messaging_notification_t *n, void *data);
+
+/**
+ * NotificationFilter: regular expressions matched at the start of the
+ * value (Python's re.match), compiled with PCRE2 (UTF, Unicode classes).
+ * A value that is absent or not a string does not match. context,
+ * metadata and payload are NULL-terminated lists of key, regex pairs.
+ */
+typedef struct keel_messaging_filter_s {
+    const char *publisher_id;
+    const char *event_type;
+    const char *const *context;
+    const char *const *metadata;
+    const char *const *payload;
+} keel_messaging_filter_t;
+
+/**
+ * An endpoint: a method per priority it handles (on[KEEL_MESSAGING_INFO]
+ * = ...), an optional filter_rule, and the data its methods get. The
+ * listener consumes only the priorities some endpoint handles. Borrowed:
+ * it must outlive the listener.
+ */
+typedef struct keel_messaging_notification_endpoint_s {
+    keel_messaging_notification_fn on[KEEL_MESSAGING_PRIORITY_COUNT];
+    const keel_messaging_filter_t *filter;
+    void *data;
+} keel_messaging_notification_endpoint_t;
+
+typedef struct keel_messaging_listener_opts_s {
+    keel_messaging_executor_t executor;
+    /**
+     * Listeners with the same pool share one queue named after it
+     * (competing consumers); each pool gets its own copy of every
+     * notification. NULL: the N.P queues shared by all listeners without a pool.
+     */
+    const char *pool;
+    /** REQUEUE puts the message back (basic.reject requeue); false (oslo's default) acknowledges it anyway. */
+    bool allow_requeue;
+    const keel_messaging_serializer_t *serializer;
+    /** If not NULL, receives why keel_messaging_listener_new() failed (a bad regex). */
+    keel_buf_t *error;
+} keel_messaging_listener_opts_t;
+
+/**
+ * get_notification_listener(): listens on targets (copied; each needs a
+ * topic, exchange optional) for the priorities the endpoints implement.
+ * Each notification goes to the endpoints implementing its priority, in
+ * order, skipping those whose filter does not match, until one returns
+ * REQUEUE. Returns 0, KEEL_EINVAL, KEEL_EVALUE (a filter regex does not
+ * compile) or KEEL_ENOMEM.
+ */
+int keel_messaging_listener_new(keel_messaging_listener_t **out, keel_messaging_transport_t *t,
+                                const keel_messaging_target_t *targets, size_t ntargets,
+                                const keel_messaging_notification_endpoint_t *endpoints, size_t n,
+                                const keel_messaging_listener_opts_t *opts);
+
+/** As for RPC servers: start (KEEL_MESSAGING_ETARGET without a topic), stop, wait, free. */
+int keel_messaging_listener_start(keel_messaging_listener_t *l);
+void keel_messaging_listener_stop(keel_messaging_listener_t *l);
+typedef void (*keel_messaging_listener_wait_cb)(keel_messaging_listener_t *l, int status, void *data);
+int keel_messaging_listener_wait(keel_messaging_listener_t *l, keel_messaging_listener_wait_cb cb, void *data);
+int keel_messaging_listener_free(keel_messaging_listener_t *l);
 
 #ifdef __cplusplus
 }
