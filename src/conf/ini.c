@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "ini.h"
-#include "pystr.h"
+#include "pycompat/pystr.h"
 
 typedef struct {
     const keel__ini_handler_t *h;
@@ -26,7 +26,7 @@ static int fail(parser_t *p, unsigned lineno, const char *reason, const char *li
 {
     int rc = keel_buf_printf(p->err, "%u: %s: ", lineno, reason);
     if (rc == 0)
-        rc = keel__py_repr_str(p->err, line, len);
+        rc = keel__py_repr_str(p->err, line, len, KEEL__PY_REPR_HEX_BYTES);
     return rc ? rc : KEEL_EPARSE;
 }
 

@@ -16,7 +16,7 @@
 
 #include "conf_int.h"
 #include "ini.h"
-#include "pystr.h"
+#include "pycompat/pystr.h"
 
 conf_ns_t *keel__conf_ns_new(void)
 {

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "conf_int.h"
-#include "pystr.h"
+#include "pycompat/pystr.h"
 #include "types.h"
 
 typedef enum { FROM_FILE, FROM_CLI, FROM_ENV, FROM_DEFAULT, FROM_OVERRIDE } from_t;
@@ -72,7 +72,7 @@ static int value_error(keel_conf_t *c, const conf_entry_t *e, const origin_t *o,
         break;
     }
     keel_buf_printf(&b, "[%s] %s = ", e->group->name, e->opt->name);
-    keel__py_repr_str(&b, text, len);
+    keel__py_repr_str(&b, text, len, KEEL__PY_REPR_HEX_BYTES);
     keel_buf_printf(&b, ": not a valid %s: %s", keel_conf_type_name(type), why);
     int rc = keel__conf_errorf(c, KEEL_EVALUE, "%s", b.base ? b.base : "invalid value");
     keel_buf_free(&b);

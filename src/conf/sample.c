@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "conf_int.h"
-#include "pystr.h"
+#include "pycompat/pystr.h"
 #include "types.h"
 
 #define WRAP_WIDTH 70

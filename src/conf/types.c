@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pynum.h"
-#include "pyre.h"
-#include "pystr.h"
+#include "pycompat/pynum.h"
+#include "pycompat/pystr.h"
+#include "regex.h"
 #include "types.h"
 #include "uri.h"
 
@@ -83,7 +83,7 @@ static int reason(keel_buf_t *why, const char *fmt, ...)
         case 'r':
             p = va_arg(ap, const char *);
             n = va_arg(ap, size_t);
-            rc = keel__py_repr_str(why, p, n);
+            rc = keel__py_repr_str(why, p, n, KEEL__PY_REPR_HEX_BYTES);
             break;
         case 'c':
             rc = keel_buf_puts(why, va_arg(ap, const char *));
@@ -215,7 +215,7 @@ static int string_regex(const keel_conf_opt_t *opt, const char *s, size_t len, k
     size_t mark = why ? why->len : 0;
     bool fold = (opt->flags & KEEL_CONF_IGNORE_CASE) != 0;
     size_t plen = strlen(opt->regex);
-    int rc = keel__pyre_compile(opt->regex, plen, fold ? KEEL_PYRE_IGNORECASE : 0, &re, why);
+    int rc = keel__conf_re_compile(opt->regex, plen, fold ? KEEL__CONF_RE_IGNORECASE : 0, &re, why);
     if (rc == KEEL_EINVAL) { /* oslo would have failed building the type */
         forget_reason(why, mark);
         return reason(why, "invalid regex %r", opt->regex, plen);
@@ -225,9 +225,9 @@ static int string_regex(const keel_conf_opt_t *opt, const char *s, size_t len, k
     keel_buf_t lowered;
     keel_buf_init(&lowered);
     if (fold && (rc = lower_subject(s, len, &lowered)) == 0)
-        rc = keel__pyre_match(re, lowered.base, lowered.len, false, NULL, 0);
+        rc = keel__conf_re_match(re, lowered.base, lowered.len, false, NULL, 0);
     else if (!fold)
-        rc = keel__pyre_match(re, s, len, false, NULL, 0);
+        rc = keel__conf_re_match(re, s, len, false, NULL, 0);
     keel_buf_free(&lowered);
     pcre2_code_free(re);
     if (rc == 0)

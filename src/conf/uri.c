@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pyre.h"
-#include "pystr.h"
+#include "pycompat/pystr.h"
+#include "regex.h"
 #include "uri.h"
 
 /* RFC 3986 character sets, spelled as rfc3986's abnf_regexp.py spells them. */
@@ -95,7 +95,7 @@ static int load_patterns(void)
     for (int i = 0; rc == 0 && i < N_PATTERNS; i++) {
         if (patterns[i] != NULL)
             continue;
-        rc = keel__pyre_compile(pattern_text[i], strlen(pattern_text[i]), KEEL_PYRE_VERBATIM, &patterns[i], NULL);
+        rc = keel__conf_re_compile(pattern_text[i], strlen(pattern_text[i]), KEEL__CONF_RE_VERBATIM, &patterns[i], NULL);
         /* The expressions are fixed: only memory can make them fail. */
         KEEL_ASSERT(rc == 0 || rc == KEEL_ENOMEM);
     }
@@ -120,7 +120,7 @@ typedef struct {
 /* re.match(pattern, text) as a yes/no; returns 1, 0 or KEEL_ENOMEM. */
 static int matches(int which, const char *s, size_t len)
 {
-    return keel__pyre_match(patterns[which], s, len, true, NULL, 0);
+    return keel__conf_re_match(patterns[which], s, len, true, NULL, 0);
 }
 
 /* rfc3986's valid_ipv4_host_address() for text IPv4_MATCHER accepted:
@@ -153,7 +153,7 @@ static int authority_host(part_t authority, part_t *host)
         return 0;
     size_t ov[2 * 16];
     KEEL_ASSERT(g_host < 16);
-    int m = keel__pyre_match(patterns[SUBAUTHORITY_MATCHER], authority.p, authority.len, true, ov, 16);
+    int m = keel__conf_re_match(patterns[SUBAUTHORITY_MATCHER], authority.p, authority.len, true, ov, 16);
     if (m <= 0)
         return m;
     if (ov[2 * g_host] == PCRE2_UNSET)
@@ -289,12 +289,12 @@ static int check_scheme_allowed(const char *const *schemes, part_t scheme, keel_
         if (shown++ > 0)
             rc = keel_buf_puts(why, ", ");
         if (rc == 0)
-            rc = keel__py_repr_str(why, lowered[i], strlen(lowered[i]));
+            rc = keel__py_repr_str(why, lowered[i], strlen(lowered[i]), KEEL__PY_REPR_HEX_BYTES);
     }
     if (rc == 0)
         rc = keel_buf_puts(why, "] but was ");
     if (rc == 0)
-        rc = keel__py_repr_str(why, scheme.p, scheme.len);
+        rc = keel__py_repr_str(why, scheme.p, scheme.len, KEEL__PY_REPR_HEX_BYTES);
     rc = fail(why, rc);
 out:
     for (size_t i = 0; i < n; i++)
@@ -315,7 +315,7 @@ int keel__conf_check_uri(const keel_conf_opt_t *opt, const char *s, size_t len, 
 
     /* uri_reference(): URI_MATCHER always matches (every part is optional). */
     size_t ov[2 * 6];
-    rc = keel__pyre_match(patterns[URI_MATCHER], s, len, true, ov, 6);
+    rc = keel__conf_re_match(patterns[URI_MATCHER], s, len, true, ov, 6);
     if (rc < 0)
         return rc;
     part_t scheme = {0}, authority = {0}, host;

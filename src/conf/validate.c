@@ -9,7 +9,7 @@
 
 #include "conf_int.h"
 #include "ini.h"
-#include "pystr.h"
+#include "pycompat/pystr.h"
 #include "types.h"
 
 typedef struct {
@@ -142,7 +142,7 @@ static int check_value(keel_conf_t *c, const char *path, const assignment_t *a, 
     keel__conf_value_clear(&v);
     if (rc == KEEL_EVALUE) {
         keel_buf_printf(&msg, "%s:%u: %s/%s = ", path, a->line, a->section, a->key);
-        keel__py_repr_str(&msg, a->value, a->vlen);
+        keel__py_repr_str(&msg, a->value, a->vlen, KEEL__PY_REPR_HEX_BYTES);
         keel_buf_printf(&msg, " is not a valid %s: %s", keel_conf_type_name(t), why.base ? why.base : "");
         if (msg.base)
             cb(data, KEEL_CONF_FINDING_ERROR, msg.base);

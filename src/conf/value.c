@@ -15,7 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "pystr.h"
+#include "pycompat/pystr.h"
 #include "types.h"
 
 static const char *const type_names[] = {
@@ -284,7 +284,7 @@ static int py_repr(keel_buf_t *b, const keel_conf_value_t *v)
     case KEEL_CONF_VNONE:
         return keel_buf_puts(b, "None");
     case KEEL_CONF_VSTR:
-        return keel__py_repr_str(b, v->u.s, v->len);
+        return keel__py_repr_str(b, v->u.s, v->len, KEEL__PY_REPR_HEX_BYTES);
     case KEEL_CONF_VBOOL:
         return keel_buf_puts(b, v->u.b ? "True" : "False");
     case KEEL_CONF_VINT:

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "../../src/conf/ini.h"
-#include "../../src/conf/pystr.h"
+#include "pycompat/pystr.h"
 #include "keel/conf.h"
 
 static int on_section(void *data, const char *name, size_t len, unsigned lineno)

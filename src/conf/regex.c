@@ -1,59 +1,16 @@
 /*
- * pyre.c — Python `re` semantics on PCRE2 for the conf module: a pattern
- * translator for the few places the two dialects differ, and search/match
- * wrappers.
+ * regex.c — the conf module's regular expressions (see regex.h): a pattern
+ * translator for the few places the two dialects differ, over pycompat's
+ * PCRE2 plumbing.
  *
  * Design choice: translate, do not reimplement. PCRE2 is a backtracking
  * engine with Perl's leftmost-first priorities, which are also Python's, so
  * the same pattern picks the same match and the same groups. What differs
  * is spelling (\Z, \u, {,n}) and the definition of \s (Python's is
  * str.isspace(), which includes U+001C..U+001F and excludes U+180E), and
- * those are rewritten before compiling. The PCRE2 contexts are made once,
- * behind a mutex, and allocate through keel__malloc; a failed creation is
- * retried on the next call instead of being remembered.
+ * those are rewritten before compiling.
  */
-#include <pthread.h>
-#include <string.h>
-
-#include "pyre.h"
-
-static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
-static pcre2_general_context *gctx;
-static pcre2_compile_context *cctx;
-static pcre2_match_context *mctx;
-
-static void *pyre_malloc(PCRE2_SIZE size, void *data)
-{
-    (void)data;
-    return keel__malloc(size);
-}
-
-static void pyre_free(void *p, void *data)
-{
-    (void)data;
-    keel__free(p);
-}
-
-/* Creates the shared contexts on first use. Returns 0 or KEEL_ENOMEM. */
-static int contexts(void)
-{
-    int rc = 0;
-    pthread_mutex_lock(&ctx_lock);
-    if (gctx == NULL)
-        gctx = pcre2_general_context_create(pyre_malloc, pyre_free, NULL);
-    if (gctx != NULL && cctx == NULL) {
-        cctx = pcre2_compile_context_create(gctx);
-        /* Python's '$' and '.' know only "\n" as a line end. */
-        if (cctx != NULL)
-            pcre2_set_newline(cctx, PCRE2_NEWLINE_LF);
-    }
-    if (gctx != NULL && mctx == NULL)
-        mctx = pcre2_match_context_create(gctx);
-    if (gctx == NULL || cctx == NULL || mctx == NULL)
-        rc = KEEL_ENOMEM;
-    pthread_mutex_unlock(&ctx_lock);
-    return rc;
-}
+#include "regex.h"
 
 /* What Python's \s matches in a str pattern (Py_UNICODE_ISSPACE), as the
  * inside of a PCRE2 character class. */
@@ -158,72 +115,30 @@ static int translate(const char *p, size_t len, keel_buf_t *out)
     return rc;
 }
 
-int keel__pyre_compile(const char *pattern, size_t len, unsigned flags, pcre2_code **out, keel_buf_t *why)
+int keel__conf_re_compile(const char *pattern, size_t len, unsigned flags, pcre2_code **out, keel_buf_t *why)
 {
     *out = NULL;
-    int rc = contexts();
-    if (rc != 0)
-        return rc;
     keel_buf_t pcre;
     keel_buf_init(&pcre);
     const char *src = pattern;
     size_t srclen = len;
     uint32_t options = PCRE2_UTF;
-    if (!(flags & KEEL_PYRE_VERBATIM)) {
+    if (!(flags & KEEL__CONF_RE_VERBATIM)) {
         options |= PCRE2_UCP;
-        rc = translate(pattern, len, &pcre);
+        int rc = translate(pattern, len, &pcre);
         if (rc != 0)
-            goto out;
+            return rc;
         src = pcre.base ? pcre.base : "";
         srclen = pcre.len;
     }
-    if (flags & KEEL_PYRE_IGNORECASE)
+    if (flags & KEEL__CONF_RE_IGNORECASE)
         options |= PCRE2_CASELESS;
-    int err;
-    PCRE2_SIZE offset;
-    *out = pcre2_compile((PCRE2_SPTR)src, srclen, options, &err, &offset, cctx);
-    if (*out == NULL) {
-        if (err == PCRE2_ERROR_HEAP_FAILED) {
-            rc = KEEL_ENOMEM;
-            goto out;
-        }
-        rc = KEEL_EINVAL;
-        if (why != NULL) {
-            PCRE2_UCHAR msg[120];
-            if (pcre2_get_error_message(err, msg, sizeof(msg)) < 0)
-                strcpy((char *)msg, "unknown error");
-            if (keel_buf_puts(why, (const char *)msg) != 0)
-                rc = KEEL_ENOMEM;
-        }
-    }
-out:
+    int rc = keel__pcre2_compile(src, srclen, options, out, why);
     keel_buf_free(&pcre);
     return rc;
 }
 
-int keel__pyre_match(const pcre2_code *re, const char *s, size_t len, bool anchored, size_t *ovector, size_t n)
+int keel__conf_re_match(const pcre2_code *re, const char *s, size_t len, bool anchored, size_t *ovector, size_t n)
 {
-    int rc = contexts();
-    if (rc != 0)
-        return rc;
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, gctx);
-    if (md == NULL)
-        return KEEL_ENOMEM;
-    uint32_t options = PCRE2_NO_UTF_CHECK | (anchored ? PCRE2_ANCHORED : 0);
-    int m = pcre2_match(re, (PCRE2_SPTR)s, len, 0, options, md, mctx);
-    if (m >= 0) {
-        rc = 1;
-        if (ovector != NULL) {
-            uint32_t have = pcre2_get_ovector_count(md);
-            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-            for (size_t i = 0; i < 2 * n; i++)
-                ovector[i] = (i / 2 < have && (m == 0 || i / 2 < (size_t)m)) ? ov[i] : PCRE2_UNSET;
-        }
-    } else if (m == PCRE2_ERROR_NOMEMORY) {
-        rc = KEEL_ENOMEM;
-    } else {
-        rc = 0; /* no match, or a backtracking limit (see pyre.h) */
-    }
-    pcre2_match_data_free(md);
-    return rc;
+    return keel__pcre2_match(re, s, len, PCRE2_NO_UTF_CHECK | (anchored ? PCRE2_ANCHORED : 0), ovector, n);
 }
