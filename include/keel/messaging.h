@@ -411,11 +411,13 @@ const keel_messaging_url_t *keel_messaging_transport_url(const keel_messaging_tr
 uv_loop_t *keel_messaging_transport_loop(const keel_messaging_transport_t *t);
 
 /**
- * The in-memory broker of fake:// transports. It belongs to the loop of
- * the transports using it. keel_messaging_fake_broker_free() returns
- * KEEL_EBUSY while transports use it.
+ * Makes an in-memory broker for fake:// transports (opts.fake_broker). It
+ * owns no handles; it belongs to the loop of the transports using it, and
+ * they must all run on one loop. Returns 0 or KEEL_ENOMEM.
  */
 int keel_messaging_fake_broker_new(keel_messaging_fake_broker_t **out);
+
+/** Frees a broker and everything queued in it; KEEL_EBUSY while transports use it. NULL returns 0. */
 int keel_messaging_fake_broker_free(keel_messaging_fake_broker_t *b);
 
 /**
@@ -909,11 +911,21 @@ int keel_messaging_listener_new(keel_messaging_listener_t **out, keel_messaging_
                                 const keel_messaging_notification_endpoint_t *endpoints, size_t n,
                                 const keel_messaging_listener_opts_t *opts);
 
-/** As for RPC servers: start (KEEL_MESSAGING_ETARGET without a topic), stop, wait, free. */
+/**
+ * Starts consuming. Returns 0 (a second start is a no-op),
+ * KEEL_MESSAGING_ETARGET (a target without a topic), or a driver error.
+ */
 int keel_messaging_listener_start(keel_messaging_listener_t *l);
+
+/** Stops taking notifications; those taken run to their end and are acknowledged or requeued. Idempotent. */
 void keel_messaging_listener_stop(keel_messaging_listener_t *l);
+
 typedef void (*keel_messaging_listener_wait_cb)(keel_messaging_listener_t *l, int status, void *data);
+
+/** Runs cb (status 0) once the listener is stopped and every notification it took is done. KEEL_EBUSY if a wait is pending. */
 int keel_messaging_listener_wait(keel_messaging_listener_t *l, keel_messaging_listener_wait_cb cb, void *data);
+
+/** Frees a listener never started or whose wait completed; KEEL_EBUSY otherwise. NULL returns 0. */
 int keel_messaging_listener_free(keel_messaging_listener_t *l);
 
 #ifdef __cplusplus

@@ -601,6 +601,50 @@ static void test_client_refuses_bad_arguments_without_calling_back(void **state)
     fx_finish(&f);
 }
 
+static void test_client_survives_running_out_of_memory(void **state)
+{
+    fx_t f;
+    fx_init(&f);
+    ep_state_t st;
+    ep_init(&f, &st, "a");
+    keel_messaging_endpoint_t ep = {.methods = methods, .data = &st};
+    keel_messaging_rpc_server_t *s = fx_server(&f, NULL, &server_target, &ep, 1, KEEL_MESSAGING_EXECUTOR_LOOP);
+    json_t *ctxt = json_pack("{s:s}", "request_id", "req-oom");
+    int rc = KEEL_ENOMEM, status = KEEL_ENOMEM;
+    long n;
+    /* Every allocation of new(), prepare() and the synchronous part of call() fails in turn. */
+    for (n = 0; (rc != 0 || status != 0) && n < 10000; n++) {
+        keel_messaging_rpc_client_t *c = NULL, *p = NULL;
+        fx_result_t r = {0};
+        oom_install(n);
+        rc = keel_messaging_rpc_client_new(&c, f.t, &client_target, NULL);
+        if (rc == 0)
+            rc = keel_messaging_rpc_client_prepare(
+                c, &(keel_messaging_prepare_t){.set = KEEL_MESSAGING_PREPARE_TIMEOUT, .timeout = 2}, &p);
+        if (rc == 0)
+            rc = keel_messaging_rpc_call(p, ctxt, "echo", json_pack("{s:i}", "value", 5), fx_on_call, &r);
+        oom_uninstall();
+        assert_true(rc == 0 || rc == KEEL_ENOMEM);
+        status = rc;
+        if (rc == 0) {
+            fx_wait(&f, &r.done, 3000);
+            status = r.status;
+            assert_true(status == 0 || status == KEEL_ENOMEM);
+            if (status == 0)
+                assert_int_equal(json_integer_value(r.result), 5);
+            fx_result_clear(&r);
+        }
+        keel_messaging_rpc_client_free(p);
+        keel_messaging_rpc_client_free(c);
+    }
+    assert_int_equal(status, 0);
+    assert_true(n > 10);
+    json_decref(ctxt);
+    fx_server_stop(&f, s);
+    ep_close(&st);
+    fx_finish(&f);
+}
+
 int main(void)
 {
     keel_log_set_level("oslo.messaging", KEEL_LOG_LEVEL_CRITICAL);
@@ -617,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_client_call_sync_blocks_a_thread_not_the_loop),
         cmocka_unit_test(test_client_closing_transport_cancels_waiting_calls),
         cmocka_unit_test(test_client_refuses_bad_arguments_without_calling_back),
+        cmocka_unit_test(test_client_survives_running_out_of_memory),
     };
     return cmocka_run_group_tests_name("messaging/client.c", tests, NULL, NULL);
 }

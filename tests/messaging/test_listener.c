@@ -356,6 +356,58 @@ static void test_listener_several_targets_and_the_threading_executor(void **stat
     fx_finish(&f);
 }
 
+static void test_listener_and_server_creation_survive_running_out_of_memory(void **state)
+{
+    fx_t f;
+    fx_init(&f);
+    static const char *const ctx_rules[] = {"request_id", "req-.*", NULL};
+    static const keel_messaging_filter_t rule = {.publisher_id = "comp", .event_type = "a.*", .context = ctx_rules};
+    seen_t s;
+    seen_init(&s);
+    keel_messaging_notification_endpoint_t ep = {.on = {[KEEL_MESSAGING_INFO] = record}, .filter = &rule, .data = &s};
+    keel_messaging_target_t tgs[] = {{.topic = "n1"}, {.topic = "n2", .exchange = "x"}};
+    keel_messaging_listener_opts_t o = {.executor = KEEL_MESSAGING_EXECUTOR_LOOP, .pool = "pool"};
+    int rc = KEEL_ENOMEM;
+    for (long n = 0; rc != 0 && n < 10000; n++) {
+        keel_messaging_listener_t *l = NULL;
+        oom_install(n);
+        rc = keel_messaging_listener_new(&l, f.t, tgs, 2, &ep, 1, &o);
+        if (rc == 0) {
+            rc = keel_messaging_listener_start(l);
+            oom_uninstall();
+            if (rc == 0) {
+                listen_stop(&f, l);
+            } else {
+                assert_int_equal(keel_messaging_listener_free(l), 0);
+            }
+        }
+        oom_uninstall();
+        assert_true(rc == 0 || rc == KEEL_ENOMEM);
+    }
+    keel_messaging_rpc_server_t *srv = NULL;
+    rc = KEEL_ENOMEM;
+    static const keel_messaging_method_t none[] = {{0}};
+    keel_messaging_endpoint_t rep = {.methods = none};
+    keel_messaging_target_t st = {.topic = "t", .server = "s"};
+    for (long n = 0; rc != 0 && n < 10000; n++) {
+        oom_install(n);
+        rc = keel_messaging_rpc_server_new(&srv, f.t, &st, &rep, 1, NULL);
+        if (rc == 0) {
+            rc = keel_messaging_rpc_server_start(srv);
+            oom_uninstall();
+            if (rc == 0) {
+                fx_server_stop(&f, srv);
+            } else {
+                assert_int_equal(keel_messaging_rpc_server_free(srv), 0);
+            }
+        }
+        oom_uninstall();
+        assert_true(rc == 0 || rc == KEEL_ENOMEM);
+    }
+    seen_clear(&s);
+    fx_finish(&f);
+}
+
 int main(void)
 {
     keel_log_set_level("oslo.messaging", KEEL_LOG_LEVEL_CRITICAL);
@@ -365,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_listener_requeues_only_when_allowed),
         cmocka_unit_test(test_listener_pools_share_a_queue_and_each_pool_gets_a_copy),
         cmocka_unit_test(test_listener_several_targets_and_the_threading_executor),
+        cmocka_unit_test(test_listener_and_server_creation_survive_running_out_of_memory),
     };
     return cmocka_run_group_tests_name("messaging/listener.c", tests, NULL, NULL);
 }

@@ -310,6 +310,42 @@ static void test_notifier_priority_names(void **state)
     assert_null(keel_messaging_priority_name(KEEL_MESSAGING_PRIORITY_COUNT));
 }
 
+static void test_notifier_survives_running_out_of_memory(void **state)
+{
+    fx_t f;
+    fx_init(&f);
+    json_t *ctxt = json_pack("{s:s,s:s}", "request_id", "r", "auth_token", "t");
+    const char *drivers[] = {"messagingv2", "messaging", NULL};
+    keel_messaging_notifier_opts_t o = KEEL_MESSAGING_NOTIFIER_OPTS_INIT;
+    o.drivers = drivers;
+    o.publisher_id = "p";
+    int rc = KEEL_ENOMEM, status = KEEL_ENOMEM;
+    for (long n = 0; (rc != 0 || status != 0) && n < 10000; n++) {
+        keel_messaging_notifier_t *nt = NULL, *p = NULL;
+        sent_t s = {0};
+        oom_install(n);
+        rc = keel_messaging_notifier_new(&nt, f.t, &o);
+        if (rc == 0)
+            rc = keel_messaging_notifier_prepare(
+                nt, &(keel_messaging_prepare_t){.set = KEEL_MESSAGING_PREPARE_PUBLISHER_ID, .publisher_id = "q"}, &p);
+        if (rc == 0)
+            rc = keel_messaging_notify(p, ctxt, KEEL_MESSAGING_INFO, "e", json_pack("{s:i}", "x", 1), on_notified, &s);
+        oom_uninstall();
+        assert_true(rc == 0 || rc == KEEL_ENOMEM);
+        status = rc;
+        if (rc == 0) {
+            fx_wait(&f, &s.done, 2000);
+            status = s.status;
+            assert_true(status == 0 || status == KEEL_ENOMEM);
+        }
+        keel_messaging_notifier_free(p);
+        keel_messaging_notifier_free(nt);
+    }
+    assert_int_equal(status, 0);
+    json_decref(ctxt);
+    fx_finish(&f);
+}
+
 int main(void)
 {
     keel_log_set_level("oslo.messaging", KEEL_LOG_LEVEL_CRITICAL);
@@ -322,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_notifier_prepare_retry_and_serializer),
         cmocka_unit_test(test_notifier_notify_sync_from_a_thread),
         cmocka_unit_test(test_notifier_priority_names),
+        cmocka_unit_test(test_notifier_survives_running_out_of_memory),
     };
     return cmocka_run_group_tests_name("messaging/notifier.c", tests, NULL, NULL);
 }
