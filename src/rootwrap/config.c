@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "ini.h"
-#include "pystr.h"
+#include "pycompat/pynum.h"
+#include "pycompat/pystr.h"
 #include "rootwrap_int.h"
 
 extern char **environ;
@@ -267,7 +268,7 @@ static bool level_of(const char *v, size_t len, int *level)
     size_t n = 0, i = 0;
     while (i < len) {
         uint32_t cp;
-        size_t k = keel__rw_next_cp(v + i, len - i, &cp);
+        size_t k = keel__py_next_cp(v + i, len - i, &cp);
         const char *add = NULL;
         char one[2] = {0, 0};
         if (cp >= 'a' && cp <= 'z') {
@@ -331,14 +332,14 @@ static int bad_value(keel_buf_t *msg, keel_buf_t *detail, const char *path, cons
     if (msg) {
         rc = keel_buf_puts(msg, "Incorrect value in ");
         if (rc == 0)
-            rc = keel__rw_put_escaped(msg, path, strlen(path));
+            rc = keel__py_put_escaped(msg, path, strlen(path));
         if (rc == 0)
             rc = keel_buf_puts(msg, ": ");
         if (rc == 0)
             rc = keel_buf_append(msg, why->base, why->len);
     }
     if (rc == 0 && detail) {
-        rc = keel__rw_put_escaped(detail, path, strlen(path));
+        rc = keel__py_put_escaped(detail, path, strlen(path));
         if (rc == 0)
             rc = keel_buf_puts(detail, ": ");
         if (rc == 0)
@@ -353,7 +354,7 @@ static int bad_file(keel_buf_t *msg, const char *path)
     if (msg) {
         rc = keel_buf_puts(msg, "Incorrect configuration file: ");
         if (rc == 0)
-            rc = keel__rw_put_escaped(msg, path, strlen(path));
+            rc = keel__py_put_escaped(msg, path, strlen(path));
     }
     return rc ? rc : KEEL_EPARSE;
 }
@@ -361,10 +362,10 @@ static int bad_file(keel_buf_t *msg, const char *path)
 /* int(value) for daemon_timeout and rlimit_nofile. */
 static int read_int(const keel__rw_ini_opt_t *o, int64_t *out, keel_buf_t *why)
 {
-    keel__rw_int_t r;
-    keel__rw_parse_int(o->value.base, o->value.len, &r);
-    if (r.status != KEEL__RW_INT_OK) {
-        int rc = keel__rw_int_error(why, o->value.base, o->value.len, &r);
+    keel__py_int_t r;
+    keel__py_parse_int(o->value.base, o->value.len, &r);
+    if (r.status != KEEL__PY_INT_OK) {
+        int rc = keel__py_int_error(why, o->value.base, o->value.len, &r);
         return rc ? rc : KEEL_EVALUE;
     }
     *out = r.value;
@@ -449,7 +450,7 @@ int keel_rootwrap_config_load(keel_rootwrap_config_t *cfg, const char *path, cha
     if (o && !lookup_facility(o->value.base, o->value.len, &cfg->syslog_facility, &cfg->syslog_facility_unusable)) {
         rc = keel_buf_puts(&why, "Unexpected syslog_log_facility: ");
         if (rc == 0)
-            rc = keel__rw_put_escaped(&why, o->value.base, o->value.len);
+            rc = keel__py_put_escaped(&why, o->value.base, o->value.len);
         rc = rc ? rc : bad_value(msg, detail, path, &why);
         goto out;
     }
@@ -459,7 +460,7 @@ int keel_rootwrap_config_load(keel_rootwrap_config_t *cfg, const char *path, cha
     if (o && !level_of(o->value.base, o->value.len, &cfg->syslog_level)) {
         rc = keel_buf_puts(&why, "Unexpected syslog_log_level: ");
         if (rc == 0)
-            rc = keel__rw_repr(&why, o->value.base, o->value.len);
+            rc = keel__py_repr_str(&why, o->value.base, o->value.len, 0);
         rc = rc ? rc : bad_value(msg, detail, path, &why);
         goto out;
     }
@@ -468,7 +469,7 @@ int keel_rootwrap_config_load(keel_rootwrap_config_t *cfg, const char *path, cha
     if (o && boolean_of(o->value.base, o->value.len, &cfg->use_syslog) != 0) {
         rc = keel_buf_puts(&why, "Not a boolean: ");
         if (rc == 0)
-            rc = keel__rw_put_escaped(&why, o->value.base, o->value.len);
+            rc = keel__py_put_escaped(&why, o->value.base, o->value.len);
         rc = rc ? rc : bad_value(msg, detail, path, &why);
         goto out;
     }

@@ -27,7 +27,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
-#include "pystr.h"
+#include "pycompat/pystr.h"
 #include "rootwrap_int.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -170,7 +170,7 @@ static int spawn(const keel_rootwrap_match_t *m, const int fds[3], pid_t *pid, k
         if (getpwnam_r(m->run_as, &pw, buf, sizeof(buf), &res) != 0 || !res) {
             if (why) {
                 keel_buf_puts(why, "run_as user ");
-                keel__rw_put_escaped(why, m->run_as, strlen(m->run_as));
+                keel__py_put_escaped(why, m->run_as, strlen(m->run_as));
                 keel_buf_puts(why, " does not exist (oslo.rootwrap fails here)");
             }
             keel__rw_strv_free(&cand);
@@ -219,7 +219,7 @@ static int spawn(const keel_rootwrap_match_t *m, const int fds[3], pid_t *pid, k
         while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
             ;
         if (why) {
-            keel__rw_put_escaped(why, m->argv[0], strlen(m->argv[0]));
+            keel__py_put_escaped(why, m->argv[0], strlen(m->argv[0]));
             keel_buf_printf(why, ": %s", strerror(err));
         }
         return keel_from_errno(err);

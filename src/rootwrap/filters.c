@@ -25,8 +25,9 @@
 #include <unistd.h>
 
 #include "ini.h"
-#include "pyre.h"
-#include "pystr.h"
+#include "pycompat/pynum.h"
+#include "pycompat/pyre.h"
+#include "pycompat/pystr.h"
 #include "rootwrap_int.h"
 
 typedef enum {
@@ -55,7 +56,7 @@ static const char *const kind_names[] = {
  * daemon threads can race on it; the loser frees its copy.
  */
 typedef struct {
-    _Atomic(uintptr_t) state; /* 0: not compiled yet; PAT_*: why not; else a keel__rw_re_t * */
+    _Atomic(uintptr_t) state; /* 0: not compiled yet; PAT_*: why not; else a keel__pyre_t * */
 } pattern_t;
 
 enum { PAT_EINVAL = 1, PAT_ERANGE = 2, PAT_ENOTSUP = 3 };
@@ -102,7 +103,7 @@ static void filter_free(filter_t *f)
     if (f->patterns) {
         for (size_t i = 0; i < f->args.n; i++)
             if (atomic_load(&f->patterns[i].state) > PAT_ENOTSUP)
-                keel__rw_re_free((keel__rw_re_t *)atomic_load(&f->patterns[i].state));
+                keel__pyre_free((keel__pyre_t *)atomic_load(&f->patterns[i].state));
         keel__free(f->patterns);
     }
     keel__rw_strv_free(&f->args);
@@ -429,7 +430,7 @@ static void warn_unknown(load_ctx_t *c, const char *cls)
         return;
     keel_buf_t m;
     keel_buf_init(&m);
-    if (keel_buf_puts(&m, "Skipping unknown filter class (") == 0 && keel__rw_put_escaped(&m, cls, strlen(cls)) == 0 &&
+    if (keel_buf_puts(&m, "Skipping unknown filter class (") == 0 && keel__py_put_escaped(&m, cls, strlen(cls)) == 0 &&
         keel_buf_puts(&m, ") specified in filter definitions") == 0)
         c->log(c->log_data, KEEL_ROOTWRAP_LOG_WARNING, m.base);
     keel_buf_free(&m);
@@ -448,7 +449,7 @@ static int add_definition(keel_rootwrap_filters_t *fs, ns_t *ns, load_ctx_t *c, 
     for (size_t i = 0; rc == 0 && i <= vlen; i++) {
         if (i == vlen || value[i] == ',') {
             size_t b = start, e = i;
-            keel__rw_strip(value, &b, &e);
+            keel__py_strip(value, &b, &e);
             rc = keel__rw_strv_pushn(&def, value + b, e - b);
             start = i + 1;
         }
@@ -779,16 +780,16 @@ static int get_pattern(const filter_t *f, size_t i, uintptr_t *state)
     int rc = keel_buf_puts(&pat, f->args.v[i]);
     if (rc == 0)
         rc = keel_buf_putc(&pat, '$');
-    keel__rw_re_t *re = NULL;
+    keel__pyre_t *re = NULL;
     if (rc == 0)
-        rc = keel__rw_re_compile(pat.base, pat.len, &re, NULL);
+        rc = keel__pyre_compile(pat.base, pat.len, &re, NULL);
     keel_buf_free(&pat);
     if (rc == KEEL_ENOMEM)
         return rc;
     uintptr_t mine = rc == KEEL_EINVAL ? PAT_EINVAL : rc == KEEL_ERANGE ? PAT_ERANGE : rc != 0 ? PAT_ENOTSUP : (uintptr_t)re;
     uintptr_t expected = 0;
     if (!atomic_compare_exchange_strong(&p->state, &expected, mine)) {
-        keel__rw_re_free(re); /* another thread compiled it first */
+        keel__pyre_free(re); /* another thread compiled it first */
         mine = expected;
     }
     *state = mine;
@@ -808,7 +809,7 @@ static int patterns_match(const filter_t *f, char *const *args, size_t n, match_
             return fail(c, f, "the pattern makes Python's re raise an error other than re.error");
         if (st == PAT_EINVAL || st == PAT_ENOTSUP)
             return 0; /* re.error: a badly formed filter denies */
-        int m = keel__rw_re_match((const keel__rw_re_t *)st, args[i], strlen(args[i]));
+        int m = keel__pyre_match((const keel__pyre_t *)st, args[i], strlen(args[i]));
         if (m < 0)
             return m;
         if (m == 0)
@@ -1119,7 +1120,7 @@ static int read_text(const char *path, keel_buf_t *out, bool *decode_error)
     int rc = keel_read_file(path, out);
     if (rc != 0)
         return rc;
-    *decode_error = keel__rw_utf8_invalid_at(out->base, out->len) < out->len;
+    *decode_error = keel__utf8_invalid_at(out->base, out->len) < out->len;
     /* Universal newlines: "\r\n" and "\r" read as "\n". */
     size_t w = 0;
     for (size_t i = 0; i < out->len; i++) {
@@ -1184,9 +1185,9 @@ static int which(const char *cmd, match_ctx_t *c, char **found)
 static int kill_program(const char *pid, const filter_t *f, match_ctx_t *c, char **out)
 {
     *out = NULL;
-    keel__rw_int_t v;
-    keel__rw_parse_int(pid, strlen(pid), &v);
-    if (v.status != KEEL__RW_INT_OK || v.saturated)
+    keel__py_int_t v;
+    keel__py_parse_int(pid, strlen(pid), &v);
+    if (v.status != KEEL__PY_INT_OK || v.saturated)
         return 0; /* ValueError, or a number no /proc entry has */
     char proc[64];
     snprintf(proc, sizeof(proc), "/proc/%lld/exe", (long long)v.value);
@@ -1641,11 +1642,11 @@ int keel_rootwrap_refusal_message(const keel_rootwrap_match_t *m, keel_buf_t *ou
     if (m->decision == KEEL_ROOTWRAP_NOT_EXECUTABLE) {
         rc = keel_buf_puts(out, "Executable not found: ");
         if (rc == 0)
-            rc = keel__rw_put_escaped(out, m->exec_path, strlen(m->exec_path));
+            rc = keel__py_put_escaped(out, m->exec_path, strlen(m->exec_path));
         if (rc == 0)
             rc = keel_buf_puts(out, " (filter match = ");
         if (rc == 0)
-            rc = keel__rw_put_escaped(out, m->filter_name, strlen(m->filter_name));
+            rc = keel__py_put_escaped(out, m->filter_name, strlen(m->filter_name));
         return rc ? rc : keel_buf_puts(out, ")");
     }
     if (m->decision != KEEL_ROOTWRAP_UNAUTHORIZED)
@@ -1655,7 +1656,7 @@ int keel_rootwrap_refusal_message(const keel_rootwrap_match_t *m, keel_buf_t *ou
         if (i)
             rc = keel_buf_putc(out, ' ');
         if (rc == 0)
-            rc = keel__rw_put_escaped(out, m->userargs[i], strlen(m->userargs[i]));
+            rc = keel__py_put_escaped(out, m->userargs[i], strlen(m->userargs[i]));
     }
     return rc ? rc : keel_buf_puts(out, " (no filter matched)");
 }

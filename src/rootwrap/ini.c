@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#include "pystr.h"
+#include "pycompat/pystr.h"
 
 /* TextIOWrapper's _CHUNK_SIZE: how much Python decodes at a time. */
 #define PY_CHUNK 8192
@@ -117,9 +117,9 @@ static int fail(parser_t *p, keel__rw_ini_error_t kind, unsigned lineno, const c
             keel_buf_init(&rb);
             int rc = 0;
             if (a)
-                rc = keel__rw_repr(&ra, a, alen);
+                rc = keel__py_repr_str(&ra, a, alen, 0);
             if (rc == 0 && b)
-                rc = keel__rw_repr(&rb, b, blen);
+                rc = keel__py_repr_str(&rb, b, blen, 0);
             if (rc == 0)
                 rc = keel_buf_printf(p->why, "%s:%u: ", p->fname, lineno);
             if (rc == 0)
@@ -216,7 +216,7 @@ static int on_option(parser_t *p, const char *name, size_t nlen, const char *val
 {
     keel_buf_t low;
     keel_buf_init(&low);
-    int rc = keel__rw_lower(&low, name, nlen);
+    int rc = keel__py_lower(&low, name, nlen);
     if (rc != 0)
         goto out;
     const char *lname = low.base ? low.base : "";
@@ -272,8 +272,8 @@ static size_t indent_of(const char *s, size_t len)
     size_t i = 0, chars = 0;
     while (i < len) {
         uint32_t cp;
-        size_t n = keel__rw_next_cp(s + i, len - i, &cp);
-        if (!keel__rw_isspace(cp))
+        size_t n = keel__py_next_cp(s + i, len - i, &cp);
+        if (!keel__py_isspace(cp))
             return chars;
         i += n;
         chars++;
@@ -285,7 +285,7 @@ static size_t indent_of(const char *s, size_t len)
 static int parse_line(parser_t *p, const char *line, size_t len, unsigned lineno)
 {
     size_t b = 0, e = len;
-    keel__rw_strip(line, &b, &e);
+    keel__py_strip(line, &b, &e);
     bool comment = b < e && (line[b] == '#' || line[b] == ';');
     if (comment || b == e) {
         /* An empty line (not a comment) is part of the current value. */
@@ -324,9 +324,9 @@ static int parse_line(parser_t *p, const char *line, size_t len, unsigned lineno
         return fail(p, KEEL__RW_INI_PARSING, lineno, "not a section header nor an option: %s", value, vlen, NULL, 0);
     }
     size_t ne = d;
-    keel__rw_rstrip(value, 0, &ne);
+    keel__py_rstrip(value, 0, &ne);
     size_t vb = d + 1, ve = vlen;
-    keel__rw_strip(value, &vb, &ve);
+    keel__py_strip(value, &vb, &ve);
     if (ne == 0) {
         p->bad_lines++;
         int rc = fail(p, KEEL__RW_INI_PARSING, lineno, "option without a name: %s", value, vlen, NULL, 0);
@@ -365,7 +365,7 @@ int keel__rw_ini_parse(keel__rw_ini_t *ini, const char *name, const char *text, 
     keel_buf_init(&p.added_opts);
 
     size_t why_len0 = why ? why->len : 0;
-    size_t bad = keel__rw_utf8_invalid_at(text, len);
+    size_t bad = keel__utf8_invalid_at(text, len);
     size_t cut = bad < len ? decode_cut(text, len, bad) : len;
     int rc = 0;
     size_t i = 0;
@@ -409,7 +409,7 @@ int keel__rw_ini_parse(keel__rw_ini_t *ini, const char *name, const char *text, 
             for (size_t j = 0; j < all->opts.len; j++) {
                 keel__rw_ini_opt_t *o = all->opts.items[j];
                 size_t e = o->value.len;
-                keel__rw_rstrip(o->value.base, 0, &e);
+                keel__py_rstrip(o->value.base, 0, &e);
                 o->value.len = e;
                 if (o->value.base)
                     o->value.base[e] = '\0';

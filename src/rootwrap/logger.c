@@ -15,7 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "pystr.h"
+#include "pycompat/pystr.h"
 #include "rootwrap_int.h"
 
 struct keel_rootwrap_syslog_s {
@@ -147,18 +147,18 @@ int keel_rootwrap_executing_message(const keel_rootwrap_match_t *m, char *const 
         return KEEL_EINVAL;
     int rc = keel_buf_putc(out, '(');
     if (rc == 0)
-        rc = login ? keel__rw_put_escaped(out, login, strlen(login)) : keel_buf_puts(out, "None");
+        rc = login ? keel__py_put_escaped(out, login, strlen(login)) : keel_buf_puts(out, "None");
     if (rc == 0)
         rc = keel_buf_printf(out, " > %s) Executing [", res->pw_name);
     for (size_t i = 0; rc == 0 && i < m->argc; i++) {
         if (i)
             rc = keel_buf_puts(out, ", ");
         if (rc == 0)
-            rc = keel__rw_repr(out, m->argv[i], strlen(m->argv[i]));
+            rc = keel__py_repr_str(out, m->argv[i], strlen(m->argv[i]), 0);
     }
     if (rc == 0)
         rc = keel_buf_puts(out, "] (filter match = ");
     if (rc == 0)
-        rc = keel__rw_put_escaped(out, m->filter_name, strlen(m->filter_name));
+        rc = keel__py_put_escaped(out, m->filter_name, strlen(m->filter_name));
     return rc ? rc : keel_buf_putc(out, ')');
 }

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/rootwrap/pyre.h"
-#include "../../src/rootwrap/pystr.h"
 #include "../../src/rootwrap/rootwrap_int.h"
+#include "pycompat/pyre.h"
+#include "pycompat/pystr.h"
 #include "keel/rootwrap.h"
 
 static void ignore_log(void *data, int level, const char *msg)
@@ -41,16 +41,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         argv[argc++] = "cat";
 
     /* The first line as a pattern (filter files are UTF-8, so patterns are too). */
-    if (keel__rw_utf8_invalid_at(text, cmd_len) == cmd_len) {
-        keel__rw_re_t *re = NULL;
-        int rc = keel__rw_re_compile(text, cmd_len, &re, NULL);
+    if (keel__utf8_invalid_at(text, cmd_len) == cmd_len) {
+        keel__pyre_t *re = NULL;
+        int rc = keel__pyre_compile(text, cmd_len, &re, NULL);
         KEEL_ASSERT(rc == 0 || rc == KEEL_EINVAL || rc == KEEL_ERANGE || rc == KEEL_ENOTSUP);
         if (rc == 0) {
             for (size_t i = 0; i < argc; i++) {
-                int m = keel__rw_re_match(re, argv[i], strlen(argv[i]));
+                int m = keel__pyre_match(re, argv[i], strlen(argv[i]));
                 KEEL_ASSERT(m == 0 || m == 1);
             }
-            keel__rw_re_free(re);
+            keel__pyre_free(re);
         }
     }
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "../../src/rootwrap/ini.h"
-#include "../../src/rootwrap/pyre.h"
+#include "pycompat/pyre.h"
 #include "keel/rootwrap.h"
 
 /* Bytes as the harness prints them: printable ASCII, the rest \xNN. */
@@ -180,8 +180,8 @@ static void do_re(json_t *c, keel_buf_t *o)
     size_t plen, slen;
     char *pat = unhex(json_string_value(json_object_get(c, "pattern")), &plen);
     char *subj = unhex(json_string_value(json_object_get(c, "subject")), &slen);
-    keel__rw_re_t *re = NULL;
-    int rc = keel__rw_re_compile(pat, plen, &re, NULL);
+    keel__pyre_t *re = NULL;
+    int rc = keel__pyre_compile(pat, plen, &re, NULL);
     /*
      * KEEL_ENOTSUP (a pattern keel cannot translate) makes a filter deny,
      * as re.error does, so it prints as "error": a pattern Python accepts
@@ -194,8 +194,8 @@ static void do_re(json_t *c, keel_buf_t *o)
     else if (rc != 0)
         keel_buf_puts(o, keel_err_name(rc));
     else
-        keel_buf_printf(o, "%d", keel__rw_re_match(re, subj, slen));
-    keel__rw_re_free(re);
+        keel_buf_printf(o, "%d", keel__pyre_match(re, subj, slen));
+    keel__pyre_free(re);
     free(pat);
     free(subj);
 }
