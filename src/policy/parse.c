@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "policy_int.h"
+#include "pycompat/pystr.h"
 
 /* Nesting beyond this fails the parse, where Python's parser hits its
  * recursion limit (a chain of ~1000 "not"). */
@@ -258,7 +259,7 @@ static void tokenize_and_parse(pool_t *p, stack_t_ *st, const char *s, size_t le
         /* re.split(r'\s+'): whitespace is what str.isspace() says. */
         size_t j = i;
         uint32_t c = keel__pol_utf8_next(s, len, &j);
-        if (keel__pol_isspace(c)) {
+        if (keel__py_isspace(c)) {
             i = j;
             continue;
         }
@@ -266,7 +267,7 @@ static void tokenize_and_parse(pool_t *p, stack_t_ *st, const char *s, size_t le
         while (end < len) {
             size_t k = end;
             c = keel__pol_utf8_next(s, len, &k);
-            if (keel__pol_isspace(c))
+            if (keel__py_isspace(c))
                 break;
             end = k;
         }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pycompat/pystr.h"
 #include "pyobj.h"
 
 /* ---- arena ------------------------------------------------------------ */
@@ -811,7 +812,7 @@ static void tokenize(ctx_t *c)
             bool first = true;
             while (j < i) {
                 uint32_t cp = keel__pol_utf8_next(c->src, i, &j);
-                if (first ? !(keel__pol_is_id_start(cp)) : !keel__pol_is_id_continue(cp))
+                if (first ? !(keel__py_is_id_start(cp)) : !keel__py_is_id_continue(cp))
                     return SYNTAX(c, "invalid character in identifier");
                 first = false;
             }

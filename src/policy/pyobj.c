@@ -1,8 +1,9 @@
 /*
  * pyobj.c — CPython 3.11's text operations that oslo.policy's decisions
- * depend on: UTF-8 walking, the Unicode properties of str methods,
- * str.lower(), repr() of str/bytes/float/complex, str()/repr() of JSON
- * values, and printf-style `fmt % mapping` (PyUnicode_Format).
+ * depend on: str()/repr() of JSON values, repr() of bytes and complex,
+ * and printf-style `fmt % mapping` (PyUnicode_Format), over the str
+ * behaviour keel shares in pycompat/pystr.h (lower(), repr() of str and
+ * float, the Unicode properties), written into policy's stack buffers.
  *
  * Design: the formatter is compiled once per rule into a list of steps
  * (literal, key lookup, conversion, static error) in the order CPython
@@ -19,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pyunicode_tables.h"
+#include "pycompat/pystr.h"
 
 /* ---- small buffers ---------------------------------------------------- */
 
@@ -98,31 +99,18 @@ int keel__pol_sbuf_fill(keel__pol_sbuf_t *b, char c, size_t n)
 int keel__pol_sbuf_put_cp(keel__pol_sbuf_t *b, uint32_t cp)
 {
     char u[4];
-    size_t n;
     if (cp >= 0xDC80 && cp <= 0xDCFF) {
         /* A byte that was not UTF-8 on the way in goes out unchanged. */
         u[0] = (char)(cp - 0xDC00);
-        n = 1;
-    } else if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
+        return keel__pol_sbuf_append(b, u, 1);
     }
-    return keel__pol_sbuf_append(b, u, n);
+    return keel__pol_sbuf_append(b, u, keel__utf8_encode(u, cp));
+}
+
+/* A keel__py_put_fn for a keel__pol_sbuf_t sink. */
+static int sbuf_put(void *sink, const char *p, size_t n)
+{
+    return keel__pol_sbuf_append(sink, p, n);
 }
 
 const char *keel__pol_sbuf_cstr(keel__pol_sbuf_t *b)
@@ -137,45 +125,9 @@ const char *keel__pol_sbuf_cstr(keel__pol_sbuf_t *b)
 
 uint32_t keel__pol_utf8_next(const char *s, size_t len, size_t *i)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t p = *i;
-    unsigned c = u[p];
-    if (c < 0x80) {
-        *i = p + 1;
-        return c;
-    }
-    size_t n;
-    uint32_t cp, min;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 1;
-        cp = c & 0x1F;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 2;
-        cp = c & 0x0F;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 3;
-        cp = c & 0x07;
-        min = 0x10000;
-    } else {
-        goto bad;
-    }
-    if (len - p <= n)
-        goto bad;
-    for (size_t k = 1; k <= n; k++) {
-        unsigned cc = u[p + k];
-        if ((cc & 0xC0) != 0x80)
-            goto bad;
-        cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF)
-        goto bad;
-    *i = p + n + 1;
+    uint32_t cp;
+    *i += keel__py_next_cp_surrogatepass(s + *i, len - *i, &cp);
     return cp;
-bad:
-    *i = p + 1;
-    return 0xDC00 + c;
 }
 
 size_t keel__pol_utf8_count(const char *s, size_t len)
@@ -204,101 +156,7 @@ size_t keel__pol_utf8_offset(const char *s, size_t len, size_t n)
     return i;
 }
 
-/* ---- Unicode properties ----------------------------------------------- */
-
-static bool in_ranges(const struct keel__pol_range *r, size_t n, uint32_t c)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c < r[mid].lo)
-            hi = mid;
-        else if (c > r[mid].hi)
-            lo = mid + 1;
-        else
-            return true;
-    }
-    return false;
-}
-
-#define IN_TABLE(t, c) in_ranges((t), sizeof(t) / sizeof((t)[0]), (c))
-
-bool keel__pol_isspace(uint32_t c)
-{
-    if (c < 0x80)
-        return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
-    return IN_TABLE(py_space, c);
-}
-
-bool keel__pol_isprintable(uint32_t c)
-{
-    if (c < 0x80)
-        return c >= 0x20 && c < 0x7F;
-    if (c >= 0xD800 && c <= 0xDFFF)
-        return false;
-    return IN_TABLE(py_printable, c);
-}
-
-bool keel__pol_is_id_start(uint32_t c)
-{
-    if (c < 0x80)
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-    return IN_TABLE(py_xid_start, c);
-}
-
-bool keel__pol_is_id_continue(uint32_t c)
-{
-    if (c < 0x80)
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    return IN_TABLE(py_xid_continue, c);
-}
-
-bool keel__pol_isalnum(uint32_t c)
-{
-    if (c < 0x80)
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    return IN_TABLE(py_alnum, c);
-}
-
-bool keel__pol_isdecimal(uint32_t c)
-{
-    if (c < 0x80)
-        return c >= '0' && c <= '9';
-    return IN_TABLE(py_decimal, c);
-}
-
-static bool is_cased(uint32_t c)
-{
-    if (c == 0x3A3)
-        return true;
-    if (c < 0x80)
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    return IN_TABLE(py_cased, c);
-}
-
-static bool is_case_ignorable(uint32_t c)
-{
-    if (c < 0x80)
-        return c == '\'' || c == '.' || c == ':' || c == '^' || c == '`';
-    return IN_TABLE(py_case_ignorable, c);
-}
-
-static uint32_t lower_single(uint32_t c)
-{
-    if (c < 0x80)
-        return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-    size_t lo = 0, hi = sizeof(py_lower_single) / sizeof(py_lower_single[0]);
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (c < py_lower_single[mid].from)
-            hi = mid;
-        else if (c > py_lower_single[mid].from)
-            lo = mid + 1;
-        else
-            return py_lower_single[mid].to;
-    }
-    return c;
-}
+/* ---- str ------------------------------------------------------------- */
 
 bool keel__pol_is_ascii(const char *s, size_t len)
 {
@@ -310,96 +168,14 @@ bool keel__pol_is_ascii(const char *s, size_t len)
 
 int keel__pol_lower(keel__pol_sbuf_t *out, const char *s, size_t len)
 {
-    /* Whether the last code point that was not case-ignorable is cased: the
-     * look-behind half of the final sigma rule, kept while walking forward. */
-    bool prev_cased = false;
-    for (size_t i = 0; i < len;) {
-        uint32_t c = keel__pol_utf8_next(s, len, &i);
-        int rc;
-        if (c == 0x3A3) {
-            bool final = prev_cased;
-            if (final) {
-                for (size_t j = i; j < len;) {
-                    uint32_t d = keel__pol_utf8_next(s, len, &j);
-                    if (is_case_ignorable(d))
-                        continue;
-                    final = !is_cased(d);
-                    break;
-                }
-            }
-            rc = keel__pol_sbuf_put_cp(out, final ? 0x3C2 : 0x3C3);
-        } else {
-            const struct keel__pol_multi *m = NULL;
-            for (size_t k = 0; k < sizeof(py_lower_multi) / sizeof(py_lower_multi[0]); k++)
-                if (py_lower_multi[k].from == c)
-                    m = &py_lower_multi[k];
-            if (m) {
-                rc = 0;
-                for (unsigned k = 0; k < m->n && rc == 0; k++)
-                    rc = keel__pol_sbuf_put_cp(out, m->to[k]);
-            } else {
-                rc = keel__pol_sbuf_put_cp(out, lower_single(c));
-            }
-        }
-        if (rc != 0)
-            return rc;
-        if (!is_case_ignorable(c))
-            prev_cased = is_cased(c);
-    }
-    return 0;
+    return keel__py_lower_to(sbuf_put, out, s, len);
 }
 
 /* ---- repr ------------------------------------------------------------- */
 
-static const char hexdig[] = "0123456789abcdef";
-
-static int put_escape(keel__pol_sbuf_t *b, uint32_t c)
-{
-    char e[10];
-    size_t n;
-    e[0] = '\\';
-    if (c <= 0xFF) {
-        e[1] = 'x';
-        n = 2;
-    } else if (c <= 0xFFFF) {
-        e[1] = 'u';
-        n = 4;
-    } else {
-        e[1] = 'U';
-        n = 8;
-    }
-    for (size_t k = 0; k < n; k++)
-        e[2 + k] = hexdig[(c >> (4 * (n - 1 - k))) & 0xF];
-    return keel__pol_sbuf_append(b, e, n + 2);
-}
-
 int keel__pol_repr_str(keel__pol_sbuf_t *b, const char *s, size_t len, bool ascii_only)
 {
-    bool sq = memchr(s, '\'', len) != NULL, dq = memchr(s, '"', len) != NULL;
-    char quote = (sq && !dq) ? '"' : '\'';
-    int rc = keel__pol_sbuf_putc(b, quote);
-    for (size_t i = 0; i < len && rc == 0;) {
-        uint32_t c = keel__pol_utf8_next(s, len, &i);
-        if (c == (uint32_t)quote || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            rc = keel__pol_sbuf_append(b, e, 2);
-        } else if (c == '\t') {
-            rc = keel__pol_sbuf_append(b, "\\t", 2);
-        } else if (c == '\n') {
-            rc = keel__pol_sbuf_append(b, "\\n", 2);
-        } else if (c == '\r') {
-            rc = keel__pol_sbuf_append(b, "\\r", 2);
-        } else if (c < 0x20 || c == 0x7F) {
-            rc = put_escape(b, c);
-        } else if (c < 0x7F) {
-            rc = keel__pol_sbuf_putc(b, (char)c);
-        } else if (!ascii_only && keel__pol_isprintable(c)) {
-            rc = keel__pol_sbuf_put_cp(b, c);
-        } else {
-            rc = put_escape(b, c);
-        }
-    }
-    return rc ? rc : keel__pol_sbuf_putc(b, quote);
+    return keel__py_repr_to(sbuf_put, b, s, len, KEEL__PY_REPR_SURROGATEPASS | (ascii_only ? KEEL__PY_REPR_ASCII_ONLY : 0));
 }
 
 int keel__pol_repr_bytes(keel__pol_sbuf_t *b, const uint8_t *s, size_t len)
@@ -421,7 +197,8 @@ int keel__pol_repr_bytes(keel__pol_sbuf_t *b, const uint8_t *s, size_t len)
         } else if (c == '\r') {
             rc = keel__pol_sbuf_append(b, "\\r", 2);
         } else if (c < 0x20 || c >= 0x7F) {
-            rc = put_escape(b, c);
+            char e[4] = {'\\', 'x', "0123456789abcdef"[c >> 4], "0123456789abcdef"[c & 0xF]};
+            rc = keel__pol_sbuf_append(b, e, 4);
         } else {
             rc = keel__pol_sbuf_putc(b, (char)c);
         }
@@ -429,85 +206,11 @@ int keel__pol_repr_bytes(keel__pol_sbuf_t *b, const uint8_t *s, size_t len)
     return rc ? rc : keel__pol_sbuf_putc(b, quote);
 }
 
-/*
- * Shortest digits that read back as x (x finite, > 0), as dtoa mode 0 gives
- * them to repr(): digits without trailing zeros and the decimal point
- * position (value = 0.DIGITS * 10**decpt).
- */
-static int shortest_digits(double x, char *digits, int *decpt)
-{
-    char buf[40];
-    for (int p = 0; p < 17; p++) {
-        snprintf(buf, sizeof(buf), "%.*e", p, x);
-        if (strtod(buf, NULL) == x || p == 16)
-            break;
-    }
-    int n = 0;
-    const char *q = buf;
-    for (; *q && *q != 'e'; q++)
-        if (*q >= '0' && *q <= '9')
-            digits[n++] = *q;
-    int exp10 = atoi(q + 1);
-    while (n > 1 && digits[n - 1] == '0')
-        n--;
-    digits[n] = '\0';
-    *decpt = exp10 + 1;
-    return n;
-}
-
 int keel__pol_float_repr(keel__pol_sbuf_t *b, double x, bool add_dot0)
 {
-    if (isnan(x))
-        return keel__pol_sbuf_append(b, "nan", 3);
-    int rc = 0;
-    if (signbit(x)) {
-        rc = keel__pol_sbuf_putc(b, '-');
-        x = -x;
-    }
-    if (rc)
-        return rc;
-    if (isinf(x))
-        return keel__pol_sbuf_append(b, "inf", 3);
-    if (x == 0)
-        return keel__pol_sbuf_append(b, add_dot0 ? "0.0" : "0", add_dot0 ? 3 : 1);
-    char d[24];
-    int decpt;
-    int n = shortest_digits(x, d, &decpt);
-    char out[64];
-    size_t o = 0;
-    if (decpt <= -4 || decpt > 16) {
-        out[o++] = d[0];
-        if (n > 1) {
-            out[o++] = '.';
-            memcpy(out + o, d + 1, (size_t)n - 1);
-            o += (size_t)n - 1;
-        }
-        int e = decpt - 1;
-        o += (size_t)snprintf(out + o, sizeof(out) - o, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
-    } else if (decpt <= 0) {
-        out[o++] = '0';
-        out[o++] = '.';
-        for (int k = 0; k < -decpt; k++)
-            out[o++] = '0';
-        memcpy(out + o, d, (size_t)n);
-        o += (size_t)n;
-    } else if (decpt >= n) {
-        memcpy(out + o, d, (size_t)n);
-        o += (size_t)n;
-        for (int k = n; k < decpt; k++)
-            out[o++] = '0';
-        if (add_dot0) {
-            out[o++] = '.';
-            out[o++] = '0';
-        }
-    } else {
-        memcpy(out + o, d, (size_t)decpt);
-        o += (size_t)decpt;
-        out[o++] = '.';
-        memcpy(out + o, d + decpt, (size_t)(n - decpt));
-        o += (size_t)(n - decpt);
-    }
-    return keel__pol_sbuf_append(b, out, o);
+    char text[KEEL__PY_FLOAT_TEXT_MAX];
+    size_t n = keel__py_float_text(text, x, add_dot0);
+    return keel__pol_sbuf_append(b, text, n);
 }
 
 int keel__pol_complex_repr(keel__pol_sbuf_t *b, double re, double im)

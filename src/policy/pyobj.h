@@ -7,8 +7,9 @@
  * str.lower() of role names. To take the same decisions keel has to make the
  * same strings, so this file reimplements exactly those operations over
  * jansson values (JSON is what targets and credentials are in both worlds)
- * and UTF-8 text. The Unicode properties come from tables generated from the
- * reference Python itself (pyunicode_tables.h).
+ * and UTF-8 text. str behaviour shared with the other modules (lower(),
+ * repr(), the Unicode properties) comes from pycompat/pystr.h; the
+ * functions here write it into policy's buffers.
  *
  * Hot paths format into a keel__pol_sbuf_t, which starts in caller-provided
  * (usually stack) storage and moves to the heap only when that runs out, so
@@ -20,19 +21,6 @@
 #include <jansson.h>
 
 #include "keel/core.h"
-
-/* Table rows of pyunicode_tables.h. */
-struct keel__pol_range {
-    uint32_t lo, hi;
-};
-struct keel__pol_pair {
-    uint32_t from, to;
-};
-struct keel__pol_multi {
-    uint32_t from;
-    uint8_t n;
-    uint32_t to[3];
-};
 
 /*
  * A byte buffer that starts in borrowed storage. Appends return 0 or
@@ -59,21 +47,15 @@ const char *keel__pol_sbuf_cstr(keel__pol_sbuf_t *b);
 /*
  * UTF-8. Text from jansson and libyaml is valid UTF-8; text from C callers
  * may not be, and each invalid byte then decodes as U+DC80+byte (Python's
- * surrogateescape), so nothing is lost and nothing crashes.
+ * surrogateescape), so nothing is lost and nothing crashes. The three-byte
+ * form of a surrogate decodes to that surrogate
+ * (keel__py_next_cp_surrogatepass()).
  */
 uint32_t keel__pol_utf8_next(const char *s, size_t len, size_t *i);
 /** Number of code points in s. */
 size_t keel__pol_utf8_count(const char *s, size_t len);
 /** Byte offset of the n-th code point (len if there are fewer). */
 size_t keel__pol_utf8_offset(const char *s, size_t len, size_t n);
-
-/* Unicode properties exactly as CPython's str methods see them. */
-bool keel__pol_isspace(uint32_t c);
-bool keel__pol_isprintable(uint32_t c);
-bool keel__pol_is_id_start(uint32_t c);
-bool keel__pol_is_id_continue(uint32_t c);
-bool keel__pol_isalnum(uint32_t c);
-bool keel__pol_isdecimal(uint32_t c);
 
 /** Appends str.lower() of s (full mapping, final sigma included). */
 int keel__pol_lower(keel__pol_sbuf_t *out, const char *s, size_t len);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "policy_int.h"
+#include "pycompat/pystr.h"
 
 /* ---- textwrap ---------------------------------------------------------- */
 
@@ -30,7 +31,7 @@ static bool py_blank(const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         uint32_t c = keel__pol_utf8_next(s, n, &i);
-        if (!keel__pol_isspace(c))
+        if (!keel__py_isspace(c))
             return false;
     }
     return true;
@@ -252,7 +253,7 @@ static void py_strip(const char **s, size_t *n, bool left, bool right)
     while (left && *n > 0) {
         size_t i = 0;
         uint32_t c = keel__pol_utf8_next(*s, *n, &i);
-        if (!keel__pol_isspace(c))
+        if (!keel__py_isspace(c))
             break;
         *s += i;
         *n -= i;
@@ -264,7 +265,7 @@ static void py_strip(const char **s, size_t *n, bool left, bool right)
             b--;
         size_t j = b;
         uint32_t c = keel__pol_utf8_next(*s, *n, &j);
-        if (!keel__pol_isspace(c))
+        if (!keel__py_isspace(c))
             break;
         *n = b;
     }
