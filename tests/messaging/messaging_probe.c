@@ -8,6 +8,14 @@
  *                                 query options give, or the error
  *   {"op": "opts"}                every registered option: group, name, type,
  *                                 default, bounds, deprecations, help
+ *   {"op": "dumps", "value": V, "version": 1|2}
+ *                                 the body keel writes for V (bare or enveloped)
+ *   {"op": "unpack", "body": TEXT} the body read back: inner message, context, ids
+ *   {"op": "failure_in", "text": TEXT, "allowed": [MODULE...]}
+ *                                 a reply's failure as keel reads it
+ *   {"op": "failure_out", "class", "module", "message", "traceback", "kwargs"}
+ *                                 the failure text keel writes
+ * (tests/interop/messaging_wire_diff.py asks the last four.)
  */
 #include <stdio.h>
 #include <string.h>
@@ -153,6 +161,84 @@ static json_t *probe_opts(void)
     return json_pack("{s:b,s:o}", "ok", 1, "opts", list);
 }
 
+static json_t *probe_dumps(json_t *req)
+{
+    json_t *v = json_object_get(req, "value");
+    int version = (int)json_integer_value(json_object_get(req, "version"));
+    keel_buf_t b;
+    keel_buf_init(&b);
+    int rc = keel__messaging_serialize_msg(v ? v : json_null(), version == 1 ? 1 : 2, &b);
+    json_t *out = rc == 0 ? json_pack("{s:b,s:s%}", "ok", 1, "body", b.base ? b.base : "", b.len)
+                          : json_pack("{s:b,s:s}", "ok", 0, "error", keel_messaging_err_name(rc));
+    keel_buf_free(&b);
+    return out;
+}
+
+static json_t *probe_unpack(json_t *req)
+{
+    json_t *body = json_object_get(req, "body");
+    json_t *inner = NULL;
+    int rc = keel__messaging_deserialize_msg(json_string_value(body), json_string_length(body), &inner);
+    keel__messaging_unpacked_t u;
+    if (rc == 0)
+        rc = keel__messaging_unpack(inner, &u);
+    if (rc != 0)
+        return json_pack("{s:b,s:s}", "ok", 0, "error", keel_messaging_err_name(rc));
+    json_t *out =
+        json_pack("{s:b,s:O,s:O,s:o,s:o,s:o,s:O?}", "ok", 1, "message", u.message, "ctxt", u.ctxt, "msg_id", opt_str(u.msg_id),
+                  "reply_q", opt_str(u.reply_q), "unique_id", opt_str(u.unique_id), "timeout", u.client_timeout);
+    if (u.client_timeout == NULL)
+        json_object_set_new(out, "timeout_absent", json_true());
+    keel__messaging_unpacked_clear(&u);
+    return out;
+}
+
+static json_t *probe_failure_in(json_t *req)
+{
+    json_t *text = json_object_get(req, "text"), *allowed = json_object_get(req, "allowed");
+    const char *mods[16] = {0};
+    for (size_t i = 0; i < json_array_size(allowed) && i < 15; i++)
+        mods[i] = json_string_value(json_array_get(allowed, i));
+    keel_messaging_error_t *e = NULL;
+    int rc = keel_messaging_error_deserialize(json_string_value(text), json_string_length(text), mods, &e);
+    if (rc != 0)
+        return json_pack("{s:b,s:s}", "ok", 0, "error", keel_messaging_err_name(rc));
+    keel_buf_t b;
+    keel_buf_init(&b);
+    keel_messaging_error_format(e, &b);
+    json_t *out = json_pack("{s:b,s:s,s:s,s:s,s:s,s:O,s:O,s:b,s:s}", "ok", 1, "class", e->exc_class, "module", e->exc_module,
+                            "message", e->message, "traceback", e->traceback, "args", e->args, "kwargs", e->kwargs, "allowed",
+                            e->allowed, "str", b.base ? b.base : "");
+    keel_buf_free(&b);
+    keel_messaging_error_free(e);
+    return out;
+}
+
+static json_t *probe_failure_out(json_t *req)
+{
+    keel_messaging_error_t *e = NULL;
+    int rc = keel_messaging_error_new(&e, json_string_value(json_object_get(req, "class")),
+                                      json_string_value(json_object_get(req, "module")), "%s",
+                                      json_string_value(json_object_get(req, "message")));
+    if (rc != 0)
+        return json_pack("{s:b,s:s}", "ok", 0, "error", keel_messaging_err_name(rc));
+    const char *tb = json_string_value(json_object_get(req, "traceback"));
+    if (tb)
+        e->traceback = keel__strdup(tb);
+    json_t *kwargs = json_object_get(req, "kwargs");
+    if (json_is_object(kwargs)) {
+        json_decref(e->kwargs);
+        e->kwargs = json_incref(kwargs);
+    }
+    keel_buf_t b;
+    keel_buf_init(&b);
+    rc = keel_messaging_error_serialize(e, &b);
+    json_t *out = json_pack("{s:b,s:s}", "ok", rc == 0, "text", b.base ? b.base : "");
+    keel_buf_free(&b);
+    keel_messaging_error_free(e);
+    return out;
+}
+
 int main(void)
 {
     char *line = NULL;
@@ -160,7 +246,7 @@ int main(void)
     ssize_t n;
     while ((n = getline(&line, &cap, stdin)) > 0) {
         json_error_t err;
-        json_t *req = json_loadb(line, (size_t)n, 0, &err);
+        json_t *req = json_loadb(line, (size_t)n, JSON_ALLOW_NUL, &err);
         json_t *out;
         const char *op = req ? json_string_value(json_object_get(req, "op")) : NULL;
         const char *url = req ? json_string_value(json_object_get(req, "url")) : NULL;
@@ -170,9 +256,17 @@ int main(void)
             out = probe_query(url);
         else if (op && strcmp(op, "opts") == 0)
             out = probe_opts();
+        else if (op && strcmp(op, "dumps") == 0)
+            out = probe_dumps(req);
+        else if (op && strcmp(op, "unpack") == 0)
+            out = probe_unpack(req);
+        else if (op && strcmp(op, "failure_in") == 0)
+            out = probe_failure_in(req);
+        else if (op && strcmp(op, "failure_out") == 0)
+            out = probe_failure_out(req);
         else
             out = json_pack("{s:b,s:s}", "ok", 0, "error", "bad request");
-        char *text = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+        char *text = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
         puts(text);
         fflush(stdout);
         free(text);
