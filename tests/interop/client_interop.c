@@ -411,8 +411,12 @@ static bool case_channel_error_recovers(keel_client_t *c, keel_client_channel_t 
     keel_client_queue_t again = {.name = "keel.kept", .passive = true};
     CHECK(declare(ch, &again, &r) == 0);
     keel_client_publish_t p = {.routing_key = "keel.kept", .body = "x", .body_len = 1};
-    CHECK(keel_client_publish(ch, &p, confirm_cb, &(confirms_t){0}) == 0);
+    /* the confirm may come after the delivery: wait for both, since cf
+       must outlive its callback */
+    confirms_t cf = {0};
+    CHECK(keel_client_publish(ch, &p, confirm_cb, &cf) == 0);
     CHECK(run_until_n(&cons.count, 1, 5000));
+    CHECK(run_until_n(&cf.acked, 1, 5000));
     keel_client_channel_on_error(ch, NULL, NULL);
     return true;
 }
@@ -466,8 +470,10 @@ static bool case_large_message(keel_client_t *c, keel_client_channel_t *ch)
     keel_client_consume_t co = {.queue = "keel.large"};
     bool ok = keel_client_consume(ch, &co, deliver_cb, NULL, &cons, NULL) == 0;
     keel_client_publish_t p = {.routing_key = "keel.large", .body = body, .body_len = n};
-    ok = ok && keel_client_publish(ch, &p, confirm_cb, &(confirms_t){0}) == 0;
+    confirms_t cf = {0};
+    ok = ok && keel_client_publish(ch, &p, confirm_cb, &cf) == 0;
     ok = ok && run_until_n(&cons.count, 1, 10000) && cons.last_len == n && cons.body_ok;
+    ok = ok && run_until_n(&cf.acked, 1, 5000);
     free(body);
     CHECK(ok);
     return true;
@@ -524,13 +530,15 @@ static bool case_consumer_cancel_notify(keel_client_t *c, keel_client_channel_t 
 static bool case_exchange_to_exchange(keel_client_t *c, keel_client_channel_t *ch)
 {
     res_t r = {0};
+    /* a leaf left by an earlier run goes first: deleting it drops
+       keel.down's last binding, which deletes that auto-delete exchange */
+    wait_op(keel_client_queue_delete(ch, "keel.leaf", false, false, op_cb, &r), &r);
     keel_client_exchange_t up = {.name = "keel.up", .type = "fanout", .auto_delete = true};
     keel_client_exchange_t down = {.name = "keel.down", .type = "direct", .auto_delete = true};
     CHECK(keel_client_exchange_declare(ch, &up, NULL, NULL) == 0);
+    r = (res_t){0};
     CHECK(wait_op(keel_client_exchange_declare(ch, &down, op_cb, &r), &r) == 0);
     keel_client_queue_t q = {.name = "keel.leaf", .auto_delete = true};
-    r = (res_t){0};
-    wait_op(keel_client_queue_delete(ch, "keel.leaf", false, false, op_cb, &r), &r);
     CHECK(declare(ch, &q, &r) == 0);
     r = (res_t){0};
     CHECK(keel_client_exchange_bind(ch, "keel.down", "keel.up", "", (keel_amqp_table_t){0}, NULL, NULL) == 0);

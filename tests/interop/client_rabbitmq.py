@@ -156,6 +156,16 @@ def reconnect_delays(load, restarts, who):
     return out
 
 
+def sanitizer_report(err):
+    """The part of a dying child's stderr worth reading: a sanitizer's
+    report from its first line (its tail is only the shadow legend), or
+    else the last lines."""
+    at = err.find('ERROR: AddressSanitizer')
+    if at < 0:
+        at = err.find('runtime error:')
+    return err[max(0, at - 200):at + 4000] if at >= 0 else err[-500:]
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -180,7 +190,7 @@ def main():
             elif line.startswith('FAIL '):
                 results.append((line[5:].split(':')[0], False, line))
         if rc != 0 and not any(not ok for _, ok, _ in results):
-            results.append(('cases', False, 'exit %d: %s' % (rc, err[-500:])))
+            results.append(('cases', False, 'exit %d: %s' % (rc, sanitizer_report(err))))
 
         # 2. TLS
         make_certs(certs)
