@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Policy benchmark: keel against oslo.policy 4.0.0 in one run.
 
-    policy_bench.py POLICY_ENFORCE [--ms 300] [--markdown]
+    compare.py POLICY_ENFORCE [--ms 300] [--markdown]
 
 Writes a Nova-sized policy (the base rules Nova defines and 400 API rules
 referring to them, as policy.yaml) and a 1,000-rule policy, then measures on

@@ -1,5 +1,5 @@
 /*
- * policy_enforce.c — keel's side of the policy benchmark (bench/policy_bench.py
+ * enforce_loop.c — keel's side of the policy benchmark (bench/policy/compare.py
  * runs it next to oslo.policy and prints both): time per enforce() of each
  * given request, allocations per enforce(), and the time to load a policy
  * file. Prints one JSON line per measure.
