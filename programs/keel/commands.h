@@ -9,7 +9,9 @@
  * process exit status. */
 #define KEEL_COMMAND_MAP(XX)                                                                                                   \
     XX(conf, "configuration: dump, sample, validate, show (oslo.config)")                                                      \
-    XX(policy, "policy rules: check, explain, lint, convert, sample (oslo.policy)")
+    XX(policy, "policy rules: check, explain, lint, convert, sample (oslo.policy)")                                          \
+    XX(rpc, "RPC: call, cast, serve a diagnostic endpoint (oslo.messaging)")                                                  \
+    XX(notify, "notifications: send, listen (oslo.messaging)")
 
 #define KEEL_COMMAND_DECL_(name, help) int keel_cmd_##name(int argc, char **argv);
 KEEL_COMMAND_MAP(KEEL_COMMAND_DECL_)
