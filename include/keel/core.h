@@ -96,6 +96,43 @@ char *keel__strndup(const char *s, size_t len);
 /** Returns the byte offset of a member's struct, for intrusive containers. */
 #define keel_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
+/*
+ * Intrusive doubly linked list, libuv's queue.h shape: a keel_link_t is
+ * both the head of a list and the link embedded in each element (get the
+ * element back with keel_container_of). An unlinked link points at itself,
+ * so removing twice is harmless.
+ */
+typedef struct keel_link_s {
+    struct keel_link_s *next, *prev;
+} keel_link_t;
+
+static inline void keel_list_init(keel_link_t *h)
+{
+    h->next = h->prev = h;
+}
+static inline bool keel_list_empty(const keel_link_t *h)
+{
+    return h->next == h;
+}
+/** Appends n at the tail of the list h. */
+static inline void keel_list_push(keel_link_t *h, keel_link_t *n)
+{
+    n->prev = h->prev;
+    n->next = h;
+    h->prev->next = n;
+    h->prev = n;
+}
+/** Unlinks n from its list (if any) and leaves it pointing at itself. */
+static inline void keel_list_remove(keel_link_t *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->next = n->prev = n;
+}
+/** Walks the list at head; pos may be removed on the way (tmp holds the next). */
+#define keel_list_foreach_safe(pos, tmp, head) \
+    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
+
 /** Always-on assertion for invariants whose failure would lose or corrupt data. */
 #define KEEL_ASSERT(cond)                                                                                                      \
     do {                                                                                                                       \

@@ -109,14 +109,14 @@ int keel__user_delete(keel_broker_t *b, const char *name)
         return KEEL_ENOENT;
     /* connections keep their user until they close (RabbitMQ closes them;
      * we let them finish) */
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &b->conns)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &b->conns)
     {
         conn_t *c = keel_container_of(pos, conn_t, link);
         if (c->user == u)
             keel__conn_error(c, KEEL_AMQP_CONNECTION_FORCED, 0, "user '%s' was deleted", name);
     }
-    keel__list_foreach_safe(pos, tmp, &b->conns)
+    keel_list_foreach_safe(pos, tmp, &b->conns)
     {
         conn_t *c = keel_container_of(pos, conn_t, link);
         if (c->user == u)

@@ -114,11 +114,11 @@ static void on_check(uv_check_t *h)
 {
     keel_broker_t *b = h->data;
     keel__broker_run_deliveries(b);
-    while (!keel__list_empty(&b->flush_conns)) {
+    while (!keel_list_empty(&b->flush_conns)) {
         conn_t *c = keel_container_of(b->flush_conns.next, conn_t, flush_link);
         keel__conn_flush(c); /* removes it from the list */
     }
-    if (keel__list_empty(&b->dirty_queues))
+    if (keel_list_empty(&b->dirty_queues))
         uv_idle_stop(&b->deliver_idle);
 }
 
@@ -276,9 +276,9 @@ int keel_broker_new(keel_broker_t **out, uv_loop_t *loop, const keel_broker_opts
     b->opts.data_dir = b->data_dir;
     keel_map_init(&b->vhosts);
     keel_map_init(&b->users);
-    keel__list_init(&b->conns);
-    keel__list_init(&b->dirty_queues);
-    keel__list_init(&b->flush_conns);
+    keel_list_init(&b->conns);
+    keel_list_init(&b->dirty_queues);
+    keel_list_init(&b->flush_conns);
     uv_check_init(loop, &b->deliver_check);
     uv_idle_init(loop, &b->deliver_idle);
     b->deliver_check.data = b->deliver_idle.data = b;
@@ -349,7 +349,7 @@ void keel_broker_close(keel_broker_t *b, keel_broker_close_cb cb, void *data)
         uv_close((uv_handle_t *)&b->control, NULL);
         b->control_open = false;
     }
-    while (!keel__list_empty(&b->conns)) {
+    while (!keel_list_empty(&b->conns)) {
         conn_t *c = keel_container_of(b->conns.next, conn_t, link);
         if (c->state == CONN_OPEN)
             keel__conn_error(c, KEEL_AMQP_CONNECTION_FORCED, 0, "broker shutdown");
@@ -456,8 +456,8 @@ int keel_broker_delete_vhost(keel_broker_t *b, const char *name, char *why, size
         set_why(why, why_len, "no such vhost '%s'", name);
         return KEEL_ENOENT;
     }
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &b->conns)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &b->conns)
     {
         conn_t *c = keel_container_of(pos, conn_t, link);
         if (c->vhost == v) {
@@ -542,8 +542,8 @@ static void list_bindings(vhost_t *v, json_t *arr)
     pos = 0;
     while (keel_map_next(&v->exchanges, &pos, NULL, NULL, &item)) {
         exchange_t *x = item;
-        keel__link_t *l, *tmp;
-        keel__list_foreach_safe(l, tmp, &x->bindings)
+        keel_link_t *l, *tmp;
+        keel_list_foreach_safe(l, tmp, &x->bindings)
         {
             binding_t *bd = keel_container_of(l, binding_t, by_source);
             const char *dname = bd->kind == DEST_QUEUE ? ((queue_t *)bd->dest)->name : ((exchange_t *)bd->dest)->name;
@@ -562,8 +562,8 @@ static void list_consumers(vhost_t *v, json_t *arr)
     void *item;
     while (keel_map_next(&v->queues, &pos, NULL, NULL, &item)) {
         queue_t *q = item;
-        keel__link_t *l, *tmp;
-        keel__list_foreach_safe(l, tmp, &q->consumers)
+        keel_link_t *l, *tmp;
+        keel_list_foreach_safe(l, tmp, &q->consumers)
         {
             consumer_t *c = keel_container_of(l, consumer_t, by_queue);
             json_array_append_new(arr, json_pack("{s:o, s:o, s:s, s:i, s:b, s:b, s:i}", "queue_name", str_n(q->name, q->name_len),
@@ -591,8 +591,8 @@ int keel_broker_list(keel_broker_t *b, keel_broker_list_t what, const char *vhos
             json_array_append_new(arr, json_pack("{s:s}", "name", ((vhost_t *)item)->name));
         break;
     case KEEL_BROKER_LIST_CONNECTIONS: {
-        keel__link_t *l, *tmp;
-        keel__list_foreach_safe(l, tmp, &b->conns)
+        keel_link_t *l, *tmp;
+        keel_list_foreach_safe(l, tmp, &b->conns)
         {
             conn_t *c = keel_container_of(l, conn_t, link);
             json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:s}", "user", c->user_name ? c->user_name : "", "peer_host",
@@ -602,8 +602,8 @@ int keel_broker_list(keel_broker_t *b, keel_broker_list_t what, const char *vhos
         break;
     }
     case KEEL_BROKER_LIST_CHANNELS: {
-        keel__link_t *l, *tmp;
-        keel__list_foreach_safe(l, tmp, &b->conns)
+        keel_link_t *l, *tmp;
+        keel_list_foreach_safe(l, tmp, &b->conns)
         {
             conn_t *c = keel_container_of(l, conn_t, link);
             for (size_t i = 0; c->channels && i <= c->channel_max; i++) {

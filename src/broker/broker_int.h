@@ -24,35 +24,6 @@
 #include "store.h"
 #include "topic.h"
 
-/* Intrusive doubly linked list (libuv's queue.h shape). */
-typedef struct keel__link_s {
-    struct keel__link_s *next, *prev;
-} keel__link_t;
-
-static inline void keel__list_init(keel__link_t *h)
-{
-    h->next = h->prev = h;
-}
-static inline bool keel__list_empty(const keel__link_t *h)
-{
-    return h->next == h;
-}
-static inline void keel__list_push(keel__link_t *h, keel__link_t *n)
-{
-    n->prev = h->prev;
-    n->next = h;
-    h->prev->next = n;
-    h->prev = n;
-}
-static inline void keel__list_remove(keel__link_t *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->next = n->prev = n;
-}
-#define keel__list_foreach_safe(pos, tmp, head)                                                                                    \
-    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
-
 typedef struct broker_vhost_s vhost_t;
 typedef struct broker_exchange_s exchange_t;
 typedef struct broker_queue_s queue_t;
@@ -93,8 +64,8 @@ struct broker_binding_s {
     uint8_t *args; /* table bytes, owned */
     size_t args_len;
     bool match_all;         /* headers exchange: x-match all (default) or any */
-    keel__link_t by_source; /* on source->bindings */
-    keel__link_t by_dest;   /* on queue->bindings or exchange->dest_bindings */
+    keel_link_t by_source; /* on source->bindings */
+    keel_link_t by_dest;   /* on queue->bindings or exchange->dest_bindings */
 };
 
 struct broker_exchange_s {
@@ -107,8 +78,8 @@ struct broker_exchange_s {
     size_t args_len;
     char *alternate; /* alternate-exchange argument, or NULL */
     size_t alternate_len;
-    keel__link_t bindings;      /* binding_t.by_source */
-    keel__link_t dest_bindings; /* binding_t.by_dest (exchange-to-exchange) */
+    keel_link_t bindings;      /* binding_t.by_source */
+    keel_link_t dest_bindings; /* binding_t.by_dest (exchange-to-exchange) */
     size_t n_bindings;
     bool had_binding;    /* auto-delete waits for a first binding */
     keel_map_t direct;   /* EX_DIRECT: key -> keel_vec_t* of binding_t* */
@@ -137,18 +108,18 @@ struct broker_queue_s {
     size_t n_stores;
     uint64_t next_seq;
     size_t unacked;
-    keel__link_t consumers; /* consumer_t.by_queue, round-robin order */
+    keel_link_t consumers; /* consumer_t.by_queue, round-robin order */
     size_t n_consumers;
     consumer_t *active;      /* single active consumer */
     bool had_consumer;       /* auto-delete waits for a first consumer */
-    keel__link_t bindings;   /* binding_t.by_dest */
+    keel_link_t bindings;   /* binding_t.by_dest */
     uv_timer_t ttl_timer;    /* head's expiry */
     uv_timer_t expiry_timer; /* x-expires: idle queue deletion */
     bool timers_started;
     bool deleted;
     bool delivering;    /* re-entrancy guard of queue_deliver */
     uint32_t refs;      /* deliveries and timers that still point here */
-    keel__link_t dirty; /* on broker->dirty_queues when delivery is due */
+    keel_link_t dirty; /* on broker->dirty_queues when delivery is due */
     bool is_dirty;
     /* counters */
     uint64_t published, delivered, acked;
@@ -207,7 +178,7 @@ struct broker_channel_s {
     keel_vec_t tx_publishes; /* keel__msg_t* with routing decided at commit */
     keel_vec_t tx_acks;      /* queued acks: {tag, multiple, kind} */
     /* consuming */
-    keel__link_t consumers; /* consumer_t.by_channel */
+    keel_link_t consumers; /* consumer_t.by_channel */
     delivery_t *unacked;    /* ring buffer in tag order */
     size_t unacked_cap, unacked_head, unacked_len;
     uint64_t next_delivery_tag;
@@ -230,17 +201,17 @@ struct broker_consumer_s {
     size_t unacked;
     uint8_t *args;
     size_t args_len;
-    keel__link_t by_queue;
-    keel__link_t by_channel;
+    keel_link_t by_queue;
+    keel_link_t by_channel;
 };
 
 struct broker_conn_s {
     keel_broker_t *broker;
-    keel__link_t flush_link; /* on broker->flush_conns while output waits */
+    keel_link_t flush_link; /* on broker->flush_conns while output waits */
     bool in_flush_list;
     uv_tcp_t tcp;
     conn_state_t state;
-    keel__link_t link; /* on broker->conns */
+    keel_link_t link; /* on broker->conns */
     char peer[64];     /* "127.0.0.1:53410" */
     bool loopback;
     uint64_t id;
@@ -291,11 +262,11 @@ struct keel_broker_s {
     bool control_open;
     keel_map_t vhosts; /* name -> vhost_t* */
     keel_map_t users;  /* name -> user_t* */
-    keel__link_t conns;
+    keel_link_t conns;
     size_t n_conns;
     uint64_t next_conn_id;
-    keel__link_t dirty_queues; /* queues with deliveries due */
-    keel__link_t flush_conns;  /* connections with output to write */
+    keel_link_t dirty_queues; /* queues with deliveries due */
+    keel_link_t flush_conns;  /* connections with output to write */
     uv_check_t deliver_check;  /* runs due deliveries once per loop turn */
     uv_idle_t deliver_idle;    /* keeps the loop from blocking while some are due */
     bool closing;

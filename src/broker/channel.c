@@ -25,7 +25,7 @@ channel_t *keel__channel_new(conn_t *c, uint16_t id)
     ch->conn = c;
     ch->id = id;
     ch->flow_active = true;
-    keel__list_init(&ch->consumers);
+    keel_list_init(&ch->consumers);
     keel_vec_init(&ch->tx_publishes);
     keel_vec_init(&ch->tx_acks);
     return ch;
@@ -91,8 +91,8 @@ static bool unacked_find(channel_t *ch, uint64_t tag, size_t *index)
 /* Capacity changed: the queues this channel consumes from may deliver. */
 static void kick_consumer_queues(channel_t *ch)
 {
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &ch->consumers)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &ch->consumers)
     {
         consumer_t *c = keel_container_of(pos, consumer_t, by_channel);
         if (c->queue != NULL)
@@ -196,8 +196,8 @@ int keel__consumer_deliver(consumer_t *c, queue_t *q, keel__qentry_t *e)
 
 static consumer_t *find_consumer(channel_t *ch, keel_amqp_str_t tag)
 {
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &ch->consumers)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &ch->consumers)
     {
         consumer_t *c = keel_container_of(pos, consumer_t, by_channel);
         if (c->tag_len == tag.len && memcmp(c->tag, tag.base, tag.len) == 0)
@@ -216,7 +216,7 @@ static void consumer_free(consumer_t *c)
             unacked_at(ch, i)->consumer = NULL;
     if (ch->reply_consumer == c)
         ch->reply_consumer = NULL;
-    keel__list_remove(&c->by_channel);
+    keel_list_remove(&c->by_channel);
     keel__free(c->args);
     keel__free(c);
 }
@@ -225,7 +225,7 @@ void keel__consumer_cancelled(consumer_t *c)
 {
     channel_t *ch = c->channel;
     queue_t *q = c->queue;
-    keel__list_remove(&c->by_queue);
+    keel_list_remove(&c->by_queue);
     q->n_consumers--;
     if (q->active == c)
         q->active = NULL;
@@ -280,8 +280,8 @@ static int basic_consume(channel_t *ch, const keel_amqp_basic_consume_t *d)
                                        "match that of the original declaration.",
                                        STR(qname), c->vhost->name);
         bool exclusive_taken = false;
-        keel__link_t *pos, *tmp;
-        keel__list_foreach_safe(pos, tmp, &q->consumers)
+        keel_link_t *pos, *tmp;
+        keel_list_foreach_safe(pos, tmp, &q->consumers)
         {
             exclusive_taken = exclusive_taken || keel_container_of(pos, consumer_t, by_queue)->exclusive;
         }
@@ -299,8 +299,8 @@ static int basic_consume(channel_t *ch, const keel_amqp_basic_consume_t *d)
     cons->no_ack = d->no_ack;
     cons->exclusive = d->exclusive;
     cons->prefetch = ch->prefetch_consumer;
-    keel__list_init(&cons->by_queue);
-    keel__list_push(&ch->consumers, &cons->by_channel);
+    keel_list_init(&cons->by_queue);
+    keel_list_push(&ch->consumers, &cons->by_channel);
     if (!d->nowait) {
         keel_amqp_method_t ok = {.id = KEEL_AMQP_BASIC_CONSUME_OK};
         ok.basic_consume_ok.consumer_tag = tag;
@@ -464,8 +464,8 @@ static int basic_qos(channel_t *ch, const keel_amqp_basic_qos_t *d)
 
 void keel__channel_free(channel_t *ch)
 {
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &ch->consumers)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &ch->consumers)
     {
         cancel_consumer(keel_container_of(pos, consumer_t, by_channel));
     }
@@ -482,8 +482,8 @@ void keel__channel_free(channel_t *ch)
 /* Frees the channel's resources but keeps the slot until close-ok. */
 static void channel_quiesce(channel_t *ch)
 {
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &ch->consumers)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &ch->consumers)
     {
         cancel_consumer(keel_container_of(pos, consumer_t, by_channel));
     }

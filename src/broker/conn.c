@@ -41,7 +41,7 @@ static void mark_output(conn_t *c)
 {
     keel_broker_t *b = c->broker;
     if (!c->in_flush_list) {
-        keel__list_push(&b->flush_conns, &c->flush_link);
+        keel_list_push(&b->flush_conns, &c->flush_link);
         c->in_flush_list = true;
         uv_idle_start(&b->deliver_idle, keel__broker_idle_cb);
     }
@@ -129,7 +129,7 @@ static void on_write(uv_write_t *req, int status)
 void keel__conn_flush(conn_t *c)
 {
     if (c->in_flush_list) {
-        keel__list_remove(&c->flush_link);
+        keel_list_remove(&c->flush_link);
         c->in_flush_list = false;
     }
     if (c->write_pending || c->out.len == 0 || c->state == CONN_CLOSED)
@@ -165,8 +165,8 @@ void keel__conn_unblock(conn_t *c)
         channel_t *ch = c->channels[i];
         if (ch == NULL)
             continue;
-        keel__link_t *pos, *tmp;
-        keel__list_foreach_safe(pos, tmp, &ch->consumers)
+        keel_link_t *pos, *tmp;
+        keel_list_foreach_safe(pos, tmp, &ch->consumers)
         {
             consumer_t *cons = keel_container_of(pos, consumer_t, by_channel);
             if (cons->queue != NULL)
@@ -243,10 +243,10 @@ void keel__conn_close(conn_t *c)
     free_channels(c);
     delete_exclusive_queues(c);
     if (c->in_flush_list) {
-        keel__list_remove(&c->flush_link);
+        keel_list_remove(&c->flush_link);
         c->in_flush_list = false;
     }
-    keel__list_remove(&c->link);
+    keel_list_remove(&c->link);
     c->broker->n_conns--;
     if (c->heartbeat_started) {
         uv_timer_stop(&c->heartbeat_timer);
@@ -698,10 +698,10 @@ conn_t *keel__conn_new_detached(keel_broker_t *b)
     c->id = ++b->next_conn_id;
     keel_buf_init(&c->out);
     keel_buf_init(&c->writing);
-    keel__list_init(&c->flush_link);
+    keel_list_init(&c->flush_link);
     snprintf(c->peer, sizeof(c->peer), "detached:%llu", (unsigned long long)c->id);
     c->state = CONN_HEADER;
-    keel__list_push(&b->conns, &c->link);
+    keel_list_push(&b->conns, &c->link);
     b->n_conns++;
     return c;
 }
@@ -783,7 +783,7 @@ void keel__conn_accept(keel_broker_t *b, uv_stream_t *server)
     c->id = ++b->next_conn_id;
     keel_buf_init(&c->out);
     keel_buf_init(&c->writing);
-    keel__list_init(&c->flush_link);
+    keel_list_init(&c->flush_link);
     uv_tcp_init(b->loop, &c->tcp);
     c->tcp.data = c;
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
@@ -814,7 +814,7 @@ void keel__conn_accept(keel_broker_t *b, uv_stream_t *server)
     c->state = CONN_HEADER;
     c->last_read = c->last_write = (uint64_t)keel__now_ms(b);
     KEEL_LOG_INFO(log_(), "accepting AMQP connection %llu (%s)", (unsigned long long)c->id, c->peer);
-    keel__list_push(&b->conns, &c->link);
+    keel_list_push(&b->conns, &c->link);
     b->n_conns++;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }

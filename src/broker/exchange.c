@@ -49,8 +49,8 @@ int keel__exchange_new(vhost_t *v, const char *name, size_t len, ex_type_t type,
     x->durable = durable;
     x->auto_delete = auto_delete;
     x->internal = internal;
-    keel__list_init(&x->bindings);
-    keel__list_init(&x->dest_bindings);
+    keel_list_init(&x->bindings);
+    keel_list_init(&x->dest_bindings);
     keel_map_init(&x->direct);
     keel__topic_init(&x->topic);
     if (args_len > 0) {
@@ -92,8 +92,8 @@ static bool same_binding(const binding_t *bd, dest_kind_t kind, const void *dest
 static binding_t *find_binding(exchange_t *x, dest_kind_t kind, const void *dest, const char *key, size_t key_len,
                                const uint8_t *args, size_t args_len)
 {
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &x->bindings)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &x->bindings)
     {
         binding_t *bd = keel_container_of(pos, binding_t, by_source);
         if (same_binding(bd, kind, dest, key, key_len, args, args_len))
@@ -180,11 +180,11 @@ int keel__bind(exchange_t *source, dest_kind_t kind, void *dest, const char *key
         keel__free(bd);
         return rc;
     }
-    keel__list_push(&source->bindings, &bd->by_source);
+    keel_list_push(&source->bindings, &bd->by_source);
     if (kind == DEST_QUEUE)
-        keel__list_push(&((queue_t *)dest)->bindings, &bd->by_dest);
+        keel_list_push(&((queue_t *)dest)->bindings, &bd->by_dest);
     else
-        keel__list_push(&((exchange_t *)dest)->dest_bindings, &bd->by_dest);
+        keel_list_push(&((exchange_t *)dest)->dest_bindings, &bd->by_dest);
     source->n_bindings++;
     source->had_binding = true;
     return 0;
@@ -198,8 +198,8 @@ void keel__binding_free(binding_t *bd)
         direct_remove(x, bd);
     else if (x->type == EX_TOPIC)
         keel__topic_unbind(&x->topic, bd->key, bd->key_len, bd);
-    keel__list_remove(&bd->by_source);
-    keel__list_remove(&bd->by_dest);
+    keel_list_remove(&bd->by_source);
+    keel_list_remove(&bd->by_dest);
     x->n_bindings--;
     keel__free(bd->key);
     keel__free(bd->args);
@@ -226,13 +226,13 @@ int keel__unbind(exchange_t *source, dest_kind_t kind, void *dest, const char *k
 
 void keel__exchange_delete(exchange_t *x)
 {
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &x->bindings)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &x->bindings)
     {
         keel__binding_free(keel_container_of(pos, binding_t, by_source));
     }
     /* bindings into this exchange from others; their sources may auto-delete */
-    keel__list_foreach_safe(pos, tmp, &x->dest_bindings)
+    keel_list_foreach_safe(pos, tmp, &x->dest_bindings)
     {
         binding_t *bd = keel_container_of(pos, binding_t, by_dest);
         exchange_t *src = bd->source;
@@ -395,7 +395,7 @@ static int route_one(exchange_t *x, const char *rkey, size_t rkey_len, keel_amqp
     keel_vec_t xdests;
     keel_vec_init(&xdests);
     collect_t col = {r, &xdests, 0};
-    keel__link_t *pos, *tmp;
+    keel_link_t *pos, *tmp;
     switch (x->type) {
     case EX_DIRECT: {
         keel_vec_t *v = keel_map_get(&x->direct, rkey, rkey_len);
@@ -404,7 +404,7 @@ static int route_one(exchange_t *x, const char *rkey, size_t rkey_len, keel_amqp
         break;
     }
     case EX_FANOUT:
-        keel__list_foreach_safe(pos, tmp, &x->bindings)
+        keel_list_foreach_safe(pos, tmp, &x->bindings)
         {
             if (rc == 0)
                 rc = collect_binding(&col, keel_container_of(pos, binding_t, by_source));
@@ -414,7 +414,7 @@ static int route_one(exchange_t *x, const char *rkey, size_t rkey_len, keel_amqp
         rc = keel__topic_match(&x->topic, rkey, rkey_len, collect_topic, &col);
         break;
     case EX_HEADERS:
-        keel__list_foreach_safe(pos, tmp, &x->bindings)
+        keel_list_foreach_safe(pos, tmp, &x->bindings)
         {
             binding_t *bd = keel_container_of(pos, binding_t, by_source);
             if (rc == 0 && headers_match(bd, headers))

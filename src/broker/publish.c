@@ -82,8 +82,8 @@ static channel_t *reply_channel(keel_broker_t *b, const char *token, size_t len)
     buf[len] = '\0';
     if (sscanf(buf, "%llu.%u", &cid, &chid) != 2)
         return NULL;
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &b->conns)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &b->conns)
     {
         conn_t *c = keel_container_of(pos, conn_t, link);
         if (c->id == cid && chid < (unsigned)c->channel_max + 1 && c->channels != NULL && c->channels[chid] != NULL &&

@@ -233,9 +233,9 @@ int keel__queue_new(vhost_t *v, const char *name, size_t len, bool durable, bool
     q->auto_delete = auto_delete;
     q->owner = exclusive ? owner : NULL;
     q->refs = 1;
-    keel__list_init(&q->consumers);
-    keel__list_init(&q->bindings);
-    keel__list_init(&q->dirty);
+    keel_list_init(&q->consumers);
+    keel_list_init(&q->bindings);
+    keel_list_init(&q->dirty);
     int rc = keel__queue_parse_args(name, len, v->name, (keel_amqp_table_t){args, args_len}, q, why, why_len);
     if (rc != 0) {
         queue_free(q);
@@ -297,11 +297,11 @@ void keel__queue_delete(queue_t *q, bool notify_consumers)
     q->deleted = true;
     keel_map_remove(&q->vhost->queues, q->name, q->name_len);
     if (q->is_dirty) {
-        keel__list_remove(&q->dirty);
+        keel_list_remove(&q->dirty);
         q->is_dirty = false;
     }
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &q->bindings)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &q->bindings)
     {
         binding_t *bd = keel_container_of(pos, binding_t, by_dest);
         exchange_t *src = bd->source;
@@ -309,7 +309,7 @@ void keel__queue_delete(queue_t *q, bool notify_consumers)
         if (src->auto_delete && src->had_binding && src->n_bindings == 0)
             keel__exchange_delete(src);
     }
-    keel__list_foreach_safe(pos, tmp, &q->consumers)
+    keel_list_foreach_safe(pos, tmp, &q->consumers)
     {
         consumer_t *c = keel_container_of(pos, consumer_t, by_queue);
         (void)notify_consumers;
@@ -722,7 +722,7 @@ size_t keel__queue_purge(queue_t *q)
 
 int keel__queue_add_consumer(queue_t *q, consumer_t *c)
 {
-    keel__list_push(&q->consumers, &c->by_queue);
+    keel_list_push(&q->consumers, &c->by_queue);
     q->n_consumers++;
     q->had_consumer = true;
     if (q->single_active && q->active == NULL)
@@ -734,11 +734,11 @@ int keel__queue_add_consumer(queue_t *q, consumer_t *c)
 
 void keel__queue_remove_consumer(queue_t *q, consumer_t *c)
 {
-    keel__list_remove(&c->by_queue);
+    keel_list_remove(&c->by_queue);
     q->n_consumers--;
     if (q->active == c) {
         q->active = NULL;
-        if (!keel__list_empty(&q->consumers))
+        if (!keel_list_empty(&q->consumers))
             q->active = keel_container_of(q->consumers.next, consumer_t, by_queue);
     }
     keel__queue_kick(q);
@@ -754,7 +754,7 @@ void keel__queue_kick(queue_t *q)
     if (q->is_dirty || q->deleted)
         return;
     keel_broker_t *b = q->vhost->broker;
-    keel__list_push(&b->dirty_queues, &q->dirty);
+    keel_list_push(&b->dirty_queues, &q->dirty);
     q->is_dirty = true;
     uv_idle_start(&b->deliver_idle, keel__broker_idle_cb);
 }
@@ -766,14 +766,14 @@ static consumer_t *next_consumer(queue_t *q)
         consumer_t *c = q->active;
         return c && keel__consumer_ready(c) ? c : NULL;
     }
-    keel__link_t *pos, *tmp;
-    keel__list_foreach_safe(pos, tmp, &q->consumers)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &q->consumers)
     {
         consumer_t *c = keel_container_of(pos, consumer_t, by_queue);
         if (keel__consumer_ready(c)) {
             /* to the back of the line */
-            keel__list_remove(&c->by_queue);
-            keel__list_push(&q->consumers, &c->by_queue);
+            keel_list_remove(&c->by_queue);
+            keel_list_push(&q->consumers, &c->by_queue);
             return c;
         }
     }
@@ -809,16 +809,16 @@ void keel__broker_run_deliveries(keel_broker_t *b)
 {
     /* Queues that still have deliveries after a batch go back on the list
      * for the next turn, so one busy queue cannot starve the others. */
-    keel__link_t work;
-    keel__list_init(&work);
-    while (!keel__list_empty(&b->dirty_queues)) {
-        keel__link_t *l = b->dirty_queues.next;
-        keel__list_remove(l);
-        keel__list_push(&work, l);
+    keel_link_t work;
+    keel_list_init(&work);
+    while (!keel_list_empty(&b->dirty_queues)) {
+        keel_link_t *l = b->dirty_queues.next;
+        keel_list_remove(l);
+        keel_list_push(&work, l);
     }
-    while (!keel__list_empty(&work)) {
-        keel__link_t *l = work.next;
-        keel__list_remove(l);
+    while (!keel_list_empty(&work)) {
+        keel_link_t *l = work.next;
+        keel_list_remove(l);
         queue_t *q = keel_container_of(l, queue_t, dirty);
         q->is_dirty = false;
         keel__queue_ref(q);

@@ -138,12 +138,12 @@ int keel__cchan_new(keel_client_t *c, bool internal, keel_client_channel_t **out
     keel__cring_init(&ch->confirms, sizeof(confirm_t));
     keel_buf_init(&ch->deferred);
     keel_buf_init(&ch->as.buf);
-    keel__clist_init(&ch->consumers);
-    keel__clist_init(&ch->as.link);
-    keel__clist_init(&ch->zlink);
+    keel_list_init(&ch->consumers);
+    keel_list_init(&ch->as.link);
+    keel_list_init(&ch->zlink);
     ch->conf_seq = 1;
     c->channels[id] = ch;
-    keel__clist_push(&c->channel_list, &ch->link);
+    keel_list_push(&c->channel_list, &ch->link);
     *out = ch;
     return 0;
 }
@@ -152,10 +152,10 @@ void keel__cchan_free(keel_client_channel_t *ch)
 {
     keel_client_t *c = ch->client;
     if (ch->as.listed)
-        keel__clist_remove(&ch->as.link);
+        keel_list_remove(&ch->as.link);
     if (ch->zombie)
-        keel__clist_remove(&ch->zlink);
-    keel__clist_remove(&ch->link);
+        keel_list_remove(&ch->zlink);
+    keel_list_remove(&ch->link);
     c->channels[ch->id] = NULL;
     if (c->rec_ch == ch)
         c->rec_ch = NULL;
@@ -419,7 +419,7 @@ void keel__ccons_free(keel_client_consumer_t *cons)
 void keel__ccons_end(keel_client_consumer_t *cons, int status)
 {
     keel_client_channel_t *ch = cons->ch;
-    keel__clist_remove(&cons->link);
+    keel_list_remove(&cons->link);
     keel_map_remove(&ch->client->consumers, cons->tag, cons->tag_len);
     if (!cons->ok_called) {
         cons->ok_called = true;
@@ -433,7 +433,7 @@ void keel__ccons_end(keel_client_consumer_t *cons, int status)
 
 static void end_consumers(keel_client_channel_t *ch, int status)
 {
-    while (!keel__clist_empty(&ch->consumers)) {
+    while (!keel_list_empty(&ch->consumers)) {
         keel_client_consumer_t *cons = keel_container_of(ch->consumers.next, keel_client_consumer_t, link);
         keel__ccons_end(cons, status);
     }
@@ -524,7 +524,7 @@ static void fail_confirms(keel_client_channel_t *ch, int status, bool all)
 static void drop_assembly(keel_client_channel_t *ch)
 {
     if (ch->as.listed) {
-        keel__clist_remove(&ch->as.link);
+        keel_list_remove(&ch->as.link);
         ch->as.listed = false;
     }
     ch->as.state = AS_NONE;
@@ -590,7 +590,7 @@ void keel__cchan_zombify(keel_client_channel_t *ch, int status)
         return;
     ch->zombie = true;
     ch->finish_status = status;
-    keel__clist_push(&ch->client->zombies, &ch->zlink);
+    keel_list_push(&ch->client->zombies, &ch->zlink);
     keel__client_wake(ch->client);
 }
 
@@ -603,7 +603,7 @@ void keel__cchan_finish(keel_client_channel_t *ch, int status)
     keel__cchan_kill(ch, KEEL_ECANCELED);
     /* kill may have queued it again (it was closing) */
     if (ch->zombie) {
-        keel__clist_remove(&ch->zlink);
+        keel_list_remove(&ch->zlink);
         ch->zombie = false;
     }
     if (ch->close_cb != NULL)
@@ -647,22 +647,22 @@ int keel__cchan_recover(keel_client_channel_t *ch)
             return rc;
         ch->recovery_ops++;
     }
-    keel__clink_t *pos, *tmp;
+    keel_link_t *pos, *tmp;
     if (ch->after_error) {
         /* RabbitMQ deleted the auto-delete queues whose last consumer the exception cancelled */
         ch->after_error = false;
-        keel__clist_foreach_safe(pos, tmp, &ch->consumers)
+        keel_list_foreach_safe(pos, tmp, &ch->consumers)
         {
             keel_client_consumer_t *cons = keel_container_of(pos, keel_client_consumer_t, link);
             bool first = true; /* once per queue */
-            for (keel__clink_t *p = ch->consumers.next; p != pos; p = p->next)
+            for (keel_link_t *p = ch->consumers.next; p != pos; p = p->next)
                 if (strcmp(keel_container_of(p, keel_client_consumer_t, link)->queue, cons->queue) == 0)
                     first = false;
             if (!cons->ending && !cons->deferred && first && (rc = keel__ctopo_redeclare_for(ch, cons->queue)) != 0)
                 return rc;
         }
     }
-    keel__clist_foreach_safe(pos, tmp, &ch->consumers)
+    keel_list_foreach_safe(pos, tmp, &ch->consumers)
     {
         keel_client_consumer_t *cons = keel_container_of(pos, keel_client_consumer_t, link);
         /* an ending consumer is not made again; a deferred one is made by its own queued consume */
@@ -926,7 +926,7 @@ static int content_start(keel_client_channel_t *ch, const keel_amqp_frame_t *f, 
     as->got = 0;
     keel_buf_reset(&as->buf);
     if (!as->listed) {
-        keel__clist_push(&ch->client->assembling, &as->link);
+        keel_list_push(&ch->client->assembling, &as->link);
         as->listed = true;
     }
     return 0;
@@ -936,7 +936,7 @@ int keel__cchan_stabilize(keel_client_channel_t *ch)
 {
     assembly_t *as = &ch->as;
     if (as->listed) {
-        keel__clist_remove(&as->link);
+        keel_list_remove(&as->link);
         as->listed = false;
     }
     if (!as->in_input || as->state == AS_NONE)
@@ -1017,7 +1017,7 @@ static void complete(keel_client_channel_t *ch)
 {
     assembly_t *as = &ch->as;
     if (as->listed) {
-        keel__clist_remove(&as->link);
+        keel_list_remove(&as->link);
         as->listed = false;
     }
     as->state = AS_NONE;

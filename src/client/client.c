@@ -174,10 +174,10 @@ int keel_client_new(keel_client_t **out, uv_loop_t *loop, const keel_client_opts
     keel_buf_init(&c->out);
     keel_buf_init(&c->server_props);
     keel_map_init(&c->consumers);
-    keel__clist_init(&c->channel_list);
-    keel__clist_init(&c->assembling);
-    keel__clist_init(&c->zombies);
-    keel__clist_init(&c->topo);
+    keel_list_init(&c->channel_list);
+    keel_list_init(&c->assembling);
+    keel_list_init(&c->zombies);
+    keel_list_init(&c->topo);
     int rc = copy_opts(c, opts);
     if (rc != 0)
         goto fail;
@@ -348,8 +348,8 @@ static void attempt_failed(keel_client_t *c, int status)
 /* Fails the queue of everything sent on the connection that just ended. */
 static void channels_conn_lost(keel_client_t *c, int status)
 {
-    keel__clink_t *pos, *tmp;
-    keel__clist_foreach_safe(pos, tmp, &c->channel_list)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &c->channel_list)
     {
         keel_client_channel_t *ch = keel_container_of(pos, keel_client_channel_t, link);
         keel__cchan_conn_lost(ch, status);
@@ -392,8 +392,8 @@ void keel__client_conn_lost(keel_client_t *c, int status, uint16_t reply_code, k
 
 static void kill_channels(keel_client_t *c, int status)
 {
-    keel__clink_t *pos, *tmp;
-    keel__clist_foreach_safe(pos, tmp, &c->channel_list)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &c->channel_list)
     {
         keel_client_channel_t *ch = keel_container_of(pos, keel_client_channel_t, link);
         if (ch->internal)
@@ -486,16 +486,16 @@ static void finish(keel_client_t *c)
     uv_timer_stop(&c->retry_timer);
     uv_timer_stop(&c->close_timer);
     channels_conn_lost(c, KEEL_ECANCELED);
-    while (!keel__clist_empty(&c->zombies)) {
+    while (!keel_list_empty(&c->zombies)) {
         keel_client_channel_t *ch = keel_container_of(c->zombies.next, keel_client_channel_t, zlink);
-        keel__clist_remove(&ch->zlink);
+        keel_list_remove(&ch->zlink);
         ch->zombie = false;
         keel__cchan_finish(ch, ch->finish_status);
     }
-    while (!keel__clist_empty(&c->channel_list)) {
+    while (!keel_list_empty(&c->channel_list)) {
         keel_client_channel_t *ch = keel_container_of(c->channel_list.next, keel_client_channel_t, link);
         if (ch->zombie) {
-            keel__clist_remove(&ch->zlink);
+            keel_list_remove(&ch->zlink);
             ch->zombie = false;
         }
         keel__cchan_finish(ch, KEEL_ECANCELED);
@@ -575,9 +575,9 @@ void keel_client_free(keel_client_t *c)
 static void on_prepare(uv_prepare_t *h)
 {
     keel_client_t *c = h->data;
-    while (!keel__clist_empty(&c->zombies)) {
+    while (!keel_list_empty(&c->zombies)) {
         keel_client_channel_t *ch = keel_container_of(c->zombies.next, keel_client_channel_t, zlink);
-        keel__clist_remove(&ch->zlink);
+        keel_list_remove(&ch->zlink);
         ch->zombie = false;
         keel__cchan_finish(ch, ch->finish_status);
     }
@@ -587,7 +587,7 @@ static void on_prepare(uv_prepare_t *h)
     }
     keel__crecov_check(c);
     keel__cconn_flush(c);
-    if (keel__clist_empty(&c->zombies) && !c->finish_scheduled) {
+    if (keel_list_empty(&c->zombies) && !c->finish_scheduled) {
         uv_prepare_stop(&c->prepare);
         c->prepare_active = false;
     }

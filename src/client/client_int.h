@@ -33,35 +33,6 @@
 
 #define KEEL_CLIENT_VERSION "0.1.0"
 
-/* Intrusive doubly linked list (libuv's queue.h shape). */
-typedef struct keel__clink_s {
-    struct keel__clink_s *next, *prev;
-} keel__clink_t;
-
-static inline void keel__clist_init(keel__clink_t *h)
-{
-    h->next = h->prev = h;
-}
-static inline bool keel__clist_empty(const keel__clink_t *h)
-{
-    return h->next == h;
-}
-static inline void keel__clist_push(keel__clink_t *h, keel__clink_t *n)
-{
-    n->prev = h->prev;
-    n->next = h;
-    h->prev->next = n;
-    h->prev = n;
-}
-static inline void keel__clist_remove(keel__clink_t *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->next = n->prev = n;
-}
-#define keel__clist_foreach_safe(pos, tmp, head)                                                                                   \
-    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
-
 typedef struct keel__ctls_ctx_s keel__ctls_ctx_t;
 typedef struct keel__ctls_s keel__ctls_t;
 typedef struct keel__ctopo_s topo_t;
@@ -154,7 +125,7 @@ typedef struct {
     uint64_t body_size;
     uint64_t got;
     keel_buf_t buf; /* method, header, body once copied */
-    keel__clink_t link;
+    keel_link_t link;
 } assembly_t;
 
 struct keel_client_channel_s {
@@ -168,8 +139,8 @@ struct keel_client_channel_s {
     bool close_requested;    /* keel_client_channel_close was called */
     bool after_error;        /* re-opening after a channel exception: auto-delete queues went with it */
     int finish_status;
-    keel__clink_t link;  /* client->channel_list, in creation order */
-    keel__clink_t zlink; /* client->zombies */
+    keel_link_t link;  /* client->channel_list, in creation order */
+    keel_link_t zlink; /* client->zombies */
     keel_client_channel_cb open_cb;
     void *open_data;
     keel_client_channel_cb close_cb;
@@ -193,7 +164,7 @@ struct keel_client_channel_s {
     bool qos_set;
     uint16_t prefetch;
     bool qos_global;
-    keel__clink_t consumers; /* keel_client_consumer_t.link */
+    keel_link_t consumers; /* keel_client_consumer_t.link */
     /* delivery tags the application sees: the server's plus offset */
     uint64_t tag_offset;
     uint64_t max_tag;
@@ -216,7 +187,7 @@ struct keel_client_consumer_s {
     bool deferred; /* its basic.consume waits in the deferred buffer: recovery must not make it too */
     keel_client_op_cb cancel_cb;
     void *cancel_data;
-    keel__clink_t link; /* ch->consumers */
+    keel_link_t link; /* ch->consumers */
 };
 
 /* ---- topology records ---- */
@@ -232,7 +203,7 @@ struct keel__ctopo_s {
     char *key;         /* bindings: the routing key */
     uint8_t *args;
     size_t args_len;
-    keel__clink_t link; /* client->topo, declaration order */
+    keel_link_t link; /* client->topo, declaration order */
 };
 
 /* ---- the client ---- */
@@ -288,12 +259,12 @@ struct keel_client_s {
     /* channels */
     keel_client_channel_t **channels; /* by number, n_slots of them */
     size_t n_slots;
-    keel__clink_t channel_list;
-    keel__clink_t assembling; /* channels whose content points into the input */
-    keel__clink_t zombies;    /* channels to finish */
+    keel_link_t channel_list;
+    keel_link_t assembling; /* channels whose content points into the input */
+    keel_link_t zombies;    /* channels to finish */
     size_t deferred_publish_bytes;
     /* what was declared, for recovery */
-    keel__clink_t topo;
+    keel_link_t topo;
     keel_map_t consumers; /* tag -> keel_client_consumer_t* */
     uint64_t next_tag;
     /* recovery */

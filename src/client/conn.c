@@ -466,7 +466,7 @@ static void process(keel_client_t *c)
     }
     /* Content still being assembled points into the input: copy it before
      * the buffer moves. */
-    while (!keel__clist_empty(&c->assembling)) {
+    while (!keel_list_empty(&c->assembling)) {
         keel_client_channel_t *ch = keel_container_of(c->assembling.next, keel_client_channel_t, as.link);
         if (keel__cchan_stabilize(ch) != 0) {
             protocol_error(c, KEEL_AMQP_INTERNAL_ERROR, "client out of memory");

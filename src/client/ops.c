@@ -329,7 +329,7 @@ int keel_client_consume(keel_client_channel_t *ch, const keel_client_consume_t *
         goto fail_op;
     /* made by its own queued consume, not by a recovery that runs before it is sent */
     cons->deferred = ch->state != CH_READY;
-    keel__clist_push(&ch->consumers, &cons->link);
+    keel_list_push(&ch->consumers, &cons->link);
     if (out != NULL)
         *out = cons;
     return 0;

@@ -41,7 +41,7 @@ topo_t *keel__ctopo_new(uint8_t kind, const char *name, const char *source, cons
     if (t == NULL)
         return NULL;
     t->kind = kind;
-    keel__clist_init(&t->link);
+    keel_list_init(&t->link);
     t->name = keel__strdup(name ? name : "");
     if (t->name == NULL)
         goto fail;
@@ -75,8 +75,8 @@ static bool same_binding(const topo_t *a, const topo_t *b)
 
 static topo_t *find(keel_client_t *c, uint8_t kind, const char *name)
 {
-    keel__clink_t *pos, *tmp;
-    keel__clist_foreach_safe(pos, tmp, &c->topo)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &c->topo)
     {
         topo_t *t = keel_container_of(pos, topo_t, link);
         if (t->kind == kind && str_eq(t->name, name))
@@ -87,15 +87,15 @@ static topo_t *find(keel_client_t *c, uint8_t kind, const char *name)
 
 static void drop(topo_t *t)
 {
-    keel__clist_remove(&t->link);
+    keel_list_remove(&t->link);
     keel__ctopo_free(t);
 }
 
 /* Drops the bindings that end or start at an exchange or end at a queue. */
 static void drop_bindings_of(keel_client_t *c, bool queue, const char *name)
 {
-    keel__clink_t *pos, *tmp;
-    keel__clist_foreach_safe(pos, tmp, &c->topo)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &c->topo)
     {
         topo_t *t = keel_container_of(pos, topo_t, link);
         bool hit = queue ? (t->kind == TOPO_QBIND && str_eq(t->name, name))
@@ -109,8 +109,8 @@ static void drop_bindings_of(keel_client_t *c, bool queue, const char *name)
 /* Puts rec in the records, replacing a record of the same entity in its place. */
 static void record(keel_client_t *c, topo_t *rec)
 {
-    keel__clink_t *pos, *tmp;
-    keel__clist_foreach_safe(pos, tmp, &c->topo)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &c->topo)
     {
         topo_t *t = keel_container_of(pos, topo_t, link);
         bool same = (rec->kind == TOPO_EXCHANGE || rec->kind == TOPO_QUEUE) ? t->kind == rec->kind && str_eq(t->name, rec->name)
@@ -121,12 +121,12 @@ static void record(keel_client_t *c, topo_t *rec)
             rec->link.next = t->link.next;
             t->link.prev->next = &rec->link;
             t->link.next->prev = &rec->link;
-            keel__clist_init(&t->link);
+            keel_list_init(&t->link);
             keel__ctopo_free(t);
             return;
         }
     }
-    keel__clist_push(&c->topo, &rec->link);
+    keel_list_push(&c->topo, &rec->link);
 }
 
 void keel__ctopo_commit(keel_client_t *c, uint32_t method, topo_t *rec, keel_amqp_str_t queue_name)
@@ -152,8 +152,8 @@ void keel__ctopo_commit(keel_client_t *c, uint32_t method, topo_t *rec, keel_amq
         return;
     case KEEL_AMQP_QUEUE_UNBIND:
     case KEEL_AMQP_EXCHANGE_UNBIND: {
-        keel__clink_t *pos, *tmp;
-        keel__clist_foreach_safe(pos, tmp, &c->topo)
+        keel_link_t *pos, *tmp;
+        keel_list_foreach_safe(pos, tmp, &c->topo)
         {
             topo_t *t = keel_container_of(pos, topo_t, link);
             if (same_binding(t, rec)) {
@@ -216,8 +216,8 @@ int keel__ctopo_redeclare_for(keel_client_channel_t *ch, const char *queue)
     if (rc != 0)
         return rc;
     ch->recovery_ops++;
-    keel__clink_t *pos, *tmp;
-    keel__clist_foreach_safe(pos, tmp, &c->topo)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &c->topo)
     {
         topo_t *t = keel_container_of(pos, topo_t, link);
         if (t->kind != TOPO_QBIND || !str_eq(t->name, queue))
@@ -237,7 +237,7 @@ int keel__ctopo_redeclare_for(keel_client_channel_t *ch, const char *queue)
 
 void keel__ctopo_clear(keel_client_t *c)
 {
-    while (!keel__clist_empty(&c->topo))
+    while (!keel_list_empty(&c->topo))
         drop(keel_container_of(c->topo.next, topo_t, link));
 }
 
@@ -316,8 +316,8 @@ static int collect(keel_client_t *c, bool declarations)
 {
     c->rec_batch.len = 0;
     c->rec_done = 0;
-    keel__clink_t *pos, *tmp;
-    keel__clist_foreach_safe(pos, tmp, &c->topo)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &c->topo)
     {
         topo_t *t = keel_container_of(pos, topo_t, link);
         bool decl = t->kind == TOPO_EXCHANGE || t->kind == TOPO_QUEUE;
@@ -398,8 +398,8 @@ static void rename_queue(keel_client_t *c, topo_t *q, keel_amqp_str_t name)
     if (fresh == NULL)
         return; /* out of memory: bindings and consumers fail with 404 and are dropped */
     q->name = fresh;
-    keel__clink_t *pos, *tmp;
-    keel__clist_foreach_safe(pos, tmp, &c->topo)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &c->topo)
     {
         topo_t *t = keel_container_of(pos, topo_t, link);
         if (t->kind == TOPO_QBIND && str_eq(t->name, old)) {
@@ -486,8 +486,8 @@ void keel__crecov_check(keel_client_t *c)
     if (c->recovering && c->rec_phase != RP_CHANNELS)
         return;
     uint64_t gen = c->gen;
-    keel__clink_t *pos, *tmp;
-    keel__clist_foreach_safe(pos, tmp, &c->channel_list)
+    keel_link_t *pos, *tmp;
+    keel_list_foreach_safe(pos, tmp, &c->channel_list)
     {
         keel_client_channel_t *ch = keel_container_of(pos, keel_client_channel_t, link);
         if (ch->internal || ch->state != CH_DOWN || ch->zombie || ch->close_requested)
