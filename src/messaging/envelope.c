@@ -81,6 +81,15 @@ static int dump_string(keel_buf_t *out, const char *s, size_t len)
     int rc = keel_buf_putc(out, '"');
     size_t i = 0;
     while (rc == 0 && i < len) {
+        /* Most text is printable ASCII that needs no escape: copy runs of it at once. */
+        size_t run = i;
+        while (run < len && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7f && s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run > i) {
+            rc = keel_buf_append(out, s + i, run - i);
+            i = run;
+            continue;
+        }
         unsigned char c = (unsigned char)s[i];
         uint32_t cp;
         size_t n = 1;
