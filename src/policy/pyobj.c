@@ -125,7 +125,11 @@ const char *keel__pol_sbuf_cstr(keel__pol_sbuf_t *b)
 
 uint32_t keel__pol_utf8_next(const char *s, size_t len, size_t *i)
 {
-    uint32_t cp;
+    uint32_t cp = (unsigned char)s[*i];
+    if (cp < 0x80) { /* most policy text is ASCII: no call for it */
+        (*i)++;
+        return cp;
+    }
     *i += keel__py_next_cp_surrogatepass(s + *i, len - *i, &cp);
     return cp;
 }

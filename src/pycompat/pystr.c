@@ -281,6 +281,15 @@ static void out_cp(out_t *o, uint32_t cp)
     out_bytes(o, u, keel__utf8_encode(u, cp));
 }
 
+/* Starts an out_t; the staging buffer itself is left unset. */
+static void out_init(out_t *o, keel__py_put_fn put, void *sink)
+{
+    o->put = put;
+    o->sink = sink;
+    o->rc = 0;
+    o->n = 0;
+}
+
 static int out_done(out_t *o)
 {
     out_flush(o);
@@ -365,7 +374,8 @@ static bool no_cased_after(const char *s, size_t len, size_t j)
 
 int keel__py_lower_to(keel__py_put_fn put, void *sink, const char *s, size_t len)
 {
-    out_t o = {.put = put, .sink = sink};
+    out_t o;
+    out_init(&o, put, sink);
     /* Whether the last code point that was not case-ignorable is cased: the
      * look-behind half of the final sigma rule, kept while walking forward. */
     bool prev_cased = false;
@@ -400,7 +410,8 @@ int keel__py_lower(keel_buf_t *b, const char *s, size_t len)
 
 int keel__py_upper(keel_buf_t *b, const char *s, size_t len)
 {
-    out_t o = {.put = keel__py_buf_put, .sink = b};
+    out_t o;
+    out_init(&o, keel__py_buf_put, b);
     size_t mark = b->len;
     for (size_t i = 0; i < len && o.rc == 0;) {
         uint32_t cp;
@@ -495,7 +506,8 @@ static void out_escape(out_t *o, uint32_t cp)
 
 int keel__py_repr_to(keel__py_put_fn put, void *sink, const char *s, size_t len, unsigned flags)
 {
-    out_t o = {.put = put, .sink = sink};
+    out_t o;
+    out_init(&o, put, sink);
     bool has_single = memchr(s, '\'', len) != NULL;
     bool has_double = memchr(s, '"', len) != NULL;
     char quote = (has_single && !has_double) ? '"' : '\'';
