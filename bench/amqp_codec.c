@@ -14,25 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc_count.h"
 #include "keel/amqp.h"
-
-static unsigned long allocs;
-
-static void *count_malloc(size_t n)
-{
-    allocs++;
-    return malloc(n);
-}
-static void *count_realloc(void *p, size_t n)
-{
-    allocs++;
-    return realloc(p, n);
-}
-static void *count_calloc(size_t c, size_t n)
-{
-    allocs++;
-    return calloc(c, n);
-}
 
 static double now_ns(void)
 {
@@ -84,7 +67,7 @@ int main(int argc, char **argv)
     keel_buf_init(&out);
     keel_amqp_properties_t props;
     make_publish(&wire, &tab, &props, body, sizeof(body));
-    keel_replace_allocator(count_malloc, count_realloc, count_calloc, free);
+    alloc_count_install();
 
     /* Decode: three frames out of the buffer, the method, the header. */
     unsigned long sum = 0;

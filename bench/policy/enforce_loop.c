@@ -17,27 +17,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../alloc_count.h"
 #include "keel/policy.h"
-
-static unsigned long allocs;
-
-static void *count_malloc(size_t n)
-{
-    allocs++;
-    return malloc(n);
-}
-
-static void *count_realloc(void *p, size_t n)
-{
-    allocs++;
-    return realloc(p, n);
-}
-
-static void *count_calloc(size_t a, size_t b)
-{
-    allocs++;
-    return calloc(a, b);
-}
 
 static double now(void)
 {
@@ -79,7 +60,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: policy_enforce --policy FILE --cases CASES.json [--load FILE] [--ms 300]\n");
         return 2;
     }
-    keel_replace_allocator(count_malloc, count_realloc, count_calloc, free);
+    alloc_count_install();
     json_error_t err;
     json_t *cases = json_load_file(cases_path, 0, &err);
     if (!json_is_array(cases)) {
