@@ -318,28 +318,15 @@ int keel_messaging_rpc_cast(keel_messaging_rpc_client_t *c, json_t *ctxt, const 
 /* ---- blocking wrappers: post the call to the loop, wait on a condition ---- */
 
 typedef struct sync_job_s {
-    keel__messaging_task_t task;
-    uv_mutex_t lock;
-    uv_cond_t cond;
-    bool done;
+    keel__messaging_sync_t sync;
     keel_messaging_rpc_client_t *c;
     json_t *ctxt;
     const char *method;
-    json_t *args;
+    json_t *args; /* NULL once handed to the call */
     bool is_call;
-    int rc;
     json_t *result;
     keel_messaging_error_t *error;
 } sync_job_t;
-
-static void sync_finish(sync_job_t *job, int rc)
-{
-    uv_mutex_lock(&job->lock);
-    job->rc = rc;
-    job->done = true;
-    uv_cond_signal(&job->cond);
-    uv_mutex_unlock(&job->lock);
-}
 
 static void sync_call_cb(keel_messaging_rpc_client_t *c, int status, json_t *result, const keel_messaging_error_t *error,
                          void *data)
@@ -349,23 +336,24 @@ static void sync_call_cb(keel_messaging_rpc_client_t *c, int status, json_t *res
         job->result = json_incref(result);
     else if (error != NULL && keel_messaging_error_copy(error, &job->error) != 0)
         job->error = NULL;
-    sync_finish(job, status);
+    keel__messaging_sync_done(&job->sync, status);
 }
 
 static void sync_cast_cb(keel_messaging_rpc_client_t *c, int status, void *data)
 {
-    sync_finish(data, status);
+    sync_job_t *job = data;
+    keel__messaging_sync_done(&job->sync, status);
 }
 
 static void sync_run(keel__messaging_task_t *task)
 {
-    sync_job_t *job = keel_container_of(task, sync_job_t, task);
+    sync_job_t *job = keel_container_of(task, sync_job_t, sync.task);
     json_t *args = job->args;
     job->args = NULL;
     int rc = job->is_call ? keel_messaging_rpc_call(job->c, job->ctxt, job->method, args, sync_call_cb, job)
                           : keel_messaging_rpc_cast(job->c, job->ctxt, job->method, args, sync_cast_cb, job);
     if (rc != 0)
-        sync_finish(job, rc);
+        keel__messaging_sync_done(&job->sync, rc);
 }
 
 static int run_sync(keel_messaging_rpc_client_t *c, json_t *ctxt, const char *method, json_t *args, bool is_call, json_t **result,
@@ -375,34 +363,14 @@ static int run_sync(keel_messaging_rpc_client_t *c, json_t *ctxt, const char *me
         *result = NULL;
     if (error)
         *error = NULL;
-    if (c == NULL || keel__messaging_on_loop_thread(c->t)) {
-        /* On the loop's thread nothing would ever run the call: refuse rather than hang. */
+    if (c == NULL) {
         json_decref(args);
         return KEEL_EINVAL;
     }
     sync_job_t job = {.c = c, .ctxt = ctxt, .method = method, .args = args, .is_call = is_call};
-    job.task.run = sync_run;
-    if (uv_mutex_init(&job.lock) != 0) {
-        json_decref(args);
-        return KEEL_ENOMEM;
-    }
-    if (uv_cond_init(&job.cond) != 0) {
-        uv_mutex_destroy(&job.lock);
-        json_decref(args);
-        return KEEL_ENOMEM;
-    }
-    int rc = keel__messaging_post(c->t, &job.task);
-    if (rc == 0) {
-        uv_mutex_lock(&job.lock);
-        while (!job.done)
-            uv_cond_wait(&job.cond, &job.lock);
-        uv_mutex_unlock(&job.lock);
-        rc = job.rc;
-    } else {
-        json_decref(args);
-    }
-    uv_cond_destroy(&job.cond);
-    uv_mutex_destroy(&job.lock);
+    job.sync.task.run = sync_run;
+    int rc = keel__messaging_sync_run(c->t, &job.sync);
+    json_decref(job.args); /* still ours when the job never ran */
     if (result)
         *result = job.result;
     else

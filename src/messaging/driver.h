@@ -141,6 +141,28 @@ struct keel_messaging_transport_s {
  */
 int keel__messaging_post(keel_messaging_transport_t *t, keel__messaging_task_t *task);
 
+/* ---- sync.c: the blocking wrappers' wait ---- */
+
+/** A job a blocking wrapper runs on the loop's thread; embed it in the job. */
+typedef struct keel__messaging_sync_s {
+    keel__messaging_task_t task; /* the caller sets task.run; the job ends with keel__messaging_sync_done() */
+    uv_mutex_t lock;
+    uv_cond_t cond;
+    bool done;
+    int rc;
+} keel__messaging_sync_t;
+
+/**
+ * Posts s->task to t's loop and waits until the job calls
+ * keel__messaging_sync_done(); returns the rc it gave. KEEL_EINVAL on the
+ * loop's own thread (the job could never run), KEEL_ENOMEM, or
+ * KEEL_ECANCELED (transport closing) without running the job.
+ */
+int keel__messaging_sync_run(keel_messaging_transport_t *t, keel__messaging_sync_t *s);
+
+/** Ends the job: wakes its keel__messaging_sync_run() with rc. Callable from the loop's thread. */
+void keel__messaging_sync_done(keel__messaging_sync_t *s, int rc);
+
 /** True on the thread that runs the transport's loop. */
 bool keel__messaging_on_loop_thread(const keel_messaging_transport_t *t);
 

@@ -461,70 +461,40 @@ out:
 /* ---- blocking wrapper ---- */
 
 typedef struct notify_job_s {
-    keel__messaging_task_t task;
-    uv_mutex_t lock;
-    uv_cond_t cond;
-    bool done;
-    int rc;
+    keel__messaging_sync_t sync;
     keel_messaging_notifier_t *n;
-    json_t *ctxt, *payload;
+    json_t *ctxt;
+    json_t *payload; /* NULL once handed to the notifier */
     keel_messaging_priority_t priority;
     const char *event_type;
 } notify_job_t;
 
-static void job_finish(notify_job_t *job, int rc)
-{
-    uv_mutex_lock(&job->lock);
-    job->rc = rc;
-    job->done = true;
-    uv_cond_signal(&job->cond);
-    uv_mutex_unlock(&job->lock);
-}
-
 static void on_job_notified(keel_messaging_notifier_t *n, int status, void *data)
 {
-    job_finish(data, status);
+    notify_job_t *job = data;
+    keel__messaging_sync_done(&job->sync, status);
 }
 
 static void run_job(keel__messaging_task_t *task)
 {
-    notify_job_t *job = keel_container_of(task, notify_job_t, task);
+    notify_job_t *job = keel_container_of(task, notify_job_t, sync.task);
     json_t *payload = job->payload;
     job->payload = NULL;
     int rc = keel_messaging_notify(job->n, job->ctxt, job->priority, job->event_type, payload, on_job_notified, job);
     if (rc != 0)
-        job_finish(job, rc);
+        keel__messaging_sync_done(&job->sync, rc);
 }
 
 int keel_messaging_notify_sync(keel_messaging_notifier_t *n, json_t *ctxt, keel_messaging_priority_t priority,
                                const char *event_type, json_t *payload)
 {
-    if (n == NULL || keel__messaging_on_loop_thread(n->t)) {
+    if (n == NULL) {
         json_decref(payload);
         return KEEL_EINVAL;
     }
     notify_job_t job = {.n = n, .ctxt = ctxt, .payload = payload, .priority = priority, .event_type = event_type};
-    job.task.run = run_job;
-    if (uv_mutex_init(&job.lock) != 0) {
-        json_decref(payload);
-        return KEEL_ENOMEM;
-    }
-    if (uv_cond_init(&job.cond) != 0) {
-        uv_mutex_destroy(&job.lock);
-        json_decref(payload);
-        return KEEL_ENOMEM;
-    }
-    int rc = keel__messaging_post(n->t, &job.task);
-    if (rc == 0) {
-        uv_mutex_lock(&job.lock);
-        while (!job.done)
-            uv_cond_wait(&job.cond, &job.lock);
-        uv_mutex_unlock(&job.lock);
-        rc = job.rc;
-    } else {
-        json_decref(payload);
-    }
-    uv_cond_destroy(&job.cond);
-    uv_mutex_destroy(&job.lock);
+    job.sync.task.run = run_job;
+    int rc = keel__messaging_sync_run(n->t, &job.sync);
+    json_decref(job.payload); /* still ours when the job never ran */
     return rc;
 }
