@@ -104,6 +104,7 @@ typedef struct keel__messaging_driver_ops_s {
 } keel__messaging_driver_ops_t;
 
 extern const keel__messaging_driver_ops_t keel__messaging_fake_driver;
+extern const keel__messaging_driver_ops_t keel__messaging_rabbit_driver;
 
 /* ---- transport.c: what drivers and the upper layer share ---- */
 
@@ -221,6 +222,12 @@ int keel__messaging_waiters_add(keel__messaging_waiters_t *w, const char *msg_id
  * reply: oslo logs and drops it).
  */
 bool keel__messaging_waiters_reply(keel__messaging_waiters_t *w, const char *msg_id, json_t *reply);
+
+/**
+ * Ends the waiter of msg_id with status (non-zero: the request could not be
+ * sent). Returns false when nobody waits for it (it already ended).
+ */
+bool keel__messaging_waiters_fail(keel__messaging_waiters_t *w, const char *msg_id, int status);
 
 /** Ends every waiter with status; drained(w) runs (later) once all timers are closed. */
 void keel__messaging_waiters_cancel_all(keel__messaging_waiters_t *w, int status, void (*drained)(keel__messaging_waiters_t *w));

@@ -89,10 +89,12 @@ const char *keel__messaging_exchange(const keel_messaging_transport_t *t, const 
 
 static const keel__messaging_driver_ops_t *driver_for(const char *scheme)
 {
-    /* oslo loads url.transport.split('+')[0]; only fake is built in today. */
+    /* oslo loads url.transport.split('+')[0]: fake, and rabbit (kombu is its alias). */
     size_t n = strcspn(scheme, "+");
     if (n == 4 && strncmp(scheme, "fake", 4) == 0)
         return &keel__messaging_fake_driver;
+    if ((n == 6 && strncmp(scheme, "rabbit", 6) == 0) || (n == 5 && strncmp(scheme, "kombu", 5) == 0))
+        return &keel__messaging_rabbit_driver;
     return NULL;
 }
 

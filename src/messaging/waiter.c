@@ -160,6 +160,15 @@ bool keel__messaging_waiters_reply(keel__messaging_waiters_t *w, const char *msg
     return true;
 }
 
+bool keel__messaging_waiters_fail(keel__messaging_waiters_t *w, const char *msg_id, int status)
+{
+    keel__messaging_waiter_t *wt = keel_map_get(&w->by_id, msg_id, strlen(msg_id));
+    if (wt == NULL || wt->done)
+        return false;
+    finish(wt, status);
+    return true;
+}
+
 void keel__messaging_waiters_cancel_all(keel__messaging_waiters_t *w, int status, void (*drained)(keel__messaging_waiters_t *w))
 {
     size_t pos = 0;
