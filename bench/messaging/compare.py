@@ -12,7 +12,13 @@ each pair are separate processes. Prints one line per measure, the ratios
 against oslo.messaging over RabbitMQ, and with --markdown the table for
 docs/benchmarks.md.
 
+With --floor BUILD/bench/tcp_pingpong it also measures the machine's floor:
+a bare loopback TCP round trip between two processes. A call through a
+broker makes two of them, so twice that p50 is the least any broker and
+client could take here.
+
 usage: compare.py --rpc-load BUILD/bench/rpc_load --keeld BUILD/programs/keeld
+                  [--floor BUILD/bench/tcp_pingpong]
                   [--calls N] [--casts N] [--oslo-calls N] [--oslo-casts N]
                   [--size B] [--markdown]
 """
@@ -51,6 +57,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--rpc-load', required=True)
     ap.add_argument('--keeld', required=True)
+    ap.add_argument('--floor', help='tcp_pingpong, to print the machine\'s round-trip floor')
     ap.add_argument('--calls', type=int, default=20000)
     ap.add_argument('--casts', type=int, default=200000)
     ap.add_argument('--oslo-calls', type=int, default=2000)
@@ -90,6 +97,11 @@ def main():
         keeld.stop()
         rabbit.stop()
 
+    floor = None
+    if a.floor:
+        floor = json.loads(subprocess.run([a.floor], capture_output=True, text=True, check=True, timeout=300).stdout)
+        print('floor: loopback TCP round trip between two processes p50 %.1f us p99 %.1f us '
+              '(a call through a broker makes two: %.1f us)' % (floor['p50_us'], floor['p99_us'], 2 * floor['p50_us']))
     ref = results['oslo.messaging over RabbitMQ']
     failures = sum(r['failures'] for res in results.values() for r in res.values())
     for name in ('keel over keeld', 'keel over RabbitMQ'):
@@ -110,6 +122,9 @@ def main():
             print('| %s vs oslo.messaging over RabbitMQ | %.1f× | %.1f× lower | %.1f× lower | %.1f× |' % (
                 name, r['call']['rate'] / ref['call']['rate'], ref['call']['p50_us'] / r['call']['p50_us'],
                 ref['call']['p99_us'] / r['call']['p99_us'], r['cast']['rate'] / ref['cast']['rate']))
+        if floor:
+            print('| floor: two bare loopback TCP round trips | | %.1f | %.1f | |' % (2 * floor['p50_us'],
+                                                                               2 * floor['p99_us']))
     return 1 if failures else 0
 
 
