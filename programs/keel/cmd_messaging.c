@@ -10,7 +10,7 @@
  *   keel rpc cast URL TOPIC METHOD [--server S] [--args JSON] [--fanout]
  *   keel rpc serve URL TOPIC [--server S]
  *   keel notify send URL --publisher-id P --event-type E --priority info --payload JSON
- *   keel notify listen URL [--topic notifications] [--pool P]
+ *   keel notify listen URL [--topic notifications] [--pool P] [--count N] [--requeue N]
  */
 #include <signal.h>
 #include <stdio.h>
@@ -406,17 +406,31 @@ static void m_echo(keel_messaging_request_t *req, void *data)
     keel_messaging_request_reply(req, json_incref(keel_messaging_request_args(req)));
 }
 
-/* fail(message): raises ValueError(message), which every Python client re-raises as itself. */
+/*
+ * fail(message, exception="ValueError", module="builtins"): raises that
+ * exception with that message. A Python client re-raises a builtins class
+ * as itself, another module's class only when the module is in its
+ * allowed_remote_exmods (else oslo_messaging.RemoteError): so an operator
+ * can check what a client makes of, say, nova.exception.InstanceNotFound.
+ */
 static void m_fail(keel_messaging_request_t *req, void *data)
 {
     (void)data;
     log_request(req);
     json_t *m = keel_messaging_request_arg(req, "message");
+    json_t *cls = keel_messaging_request_arg(req, "exception");
+    json_t *mod = keel_messaging_request_arg(req, "module");
+    if ((cls != NULL && !json_is_string(cls)) || (mod != NULL && !json_is_null(mod) && !json_is_string(mod))) {
+        keel_messaging_request_fail(req, "TypeError", NULL, "fail() needs exception and module as strings");
+        return;
+    }
+    const char *exc_class = json_is_string(cls) && json_string_length(cls) > 0 ? json_string_value(cls) : "ValueError";
+    const char *exc_module = json_is_string(mod) && json_string_length(mod) > 0 ? json_string_value(mod) : NULL;
     if (json_is_string(m)) {
-        keel_messaging_request_fail(req, "ValueError", NULL, "%s", json_string_value(m));
+        keel_messaging_request_fail(req, exc_class, exc_module, "%s", json_string_value(m));
     } else {
         char *text = m != NULL ? json_dumps(m, JSON_ENCODE_ANY) : NULL;
-        keel_messaging_request_fail(req, "ValueError", NULL, "%s", text != NULL ? text : "fail() called");
+        keel_messaging_request_fail(req, exc_class, exc_module, "%s", text != NULL ? text : "fail() called");
         free(text);
     }
 }
@@ -488,8 +502,9 @@ static int rpc_serve(int argc, char **argv)
     session_t *s = &v.s;
     v.server = NULL;
     if (session_open(s, "keel rpc serve",
-                     "Serves a diagnostic endpoint on TOPIC: echo(**kwargs) returns its arguments, fail(message) raises "
-                     "ValueError(message), sleep(seconds) answers after that long. Prints one JSON line per request; "
+                     "Serves a diagnostic endpoint on TOPIC: echo(**kwargs) returns its arguments, fail(message[, exception, "
+                     "module]) raises ValueError(message) (or that exception class of that module), sleep(seconds) "
+                     "answers after that long. Prints one JSON line per request; "
                      "SIGINT or SIGTERM stops it after the requests in progress.",
                      serve_opts, sizeof(serve_opts) / sizeof(serve_opts[0]), argc, argv) != 0)
         goto out;
@@ -637,12 +652,16 @@ static const keel_conf_opt_t listen_opts[] = {
      .help = "Listen in this pool: a queue of its own that gets a copy of every notification, shared by the pool's listeners."},
     {.name = "count", .type = KEEL_CONF_INT, .default_value = "0", .metavar = "N", .flags = KEEL_CONF_HAS_MIN,
      .help = "Exit after N notifications (0: run until SIGINT or SIGTERM)."},
+    {.name = "requeue", .type = KEEL_CONF_INT, .default_value = "0", .metavar = "N", .flags = KEEL_CONF_HAS_MIN,
+     .help = "Give the first N notifications back to the broker (REQUEUE) instead of printing them, saying so on "
+             "stderr: the broker redelivers them, to this or another listener of the queue."},
 };
 
 typedef struct {
     session_t s;
     keel_messaging_listener_t *listener;
-    int64_t left; /* notifications still to print; < 0: no limit */
+    int64_t left;    /* notifications still to print; < 0: no limit */
+    int64_t requeue; /* notifications still to requeue before printing any */
 } listener_t;
 
 static void listener_waited(keel_messaging_listener_t *l, int status, void *data)
@@ -669,6 +688,14 @@ static keel_messaging_notification_result_t on_notification(const keel_messaging
     listener_t *x = data;
     if (x->left == 0)
         return KEEL_MESSAGING_REQUEUE; /* after the last one: give it back for someone else */
+    if (x->requeue > 0) {
+        x->requeue--;
+        json_t *id = n->metadata != NULL ? json_object_get(n->metadata, "message_id") : NULL;
+        fprintf(stderr, "%s: requeued %s %s, message_id %s\n", x->s.prog, keel_messaging_priority_name(n->priority),
+                n->event_type != NULL ? n->event_type : "(none)", json_is_string(id) ? json_string_value(id) : "(none)");
+        fflush(stderr);
+        return KEEL_MESSAGING_REQUEUE;
+    }
     json_t *line = json_pack("{s:s, s:s?, s:s?, s:O, s:O, s:O}", "priority", keel_messaging_priority_name(n->priority),
                              "publisher_id", n->publisher_id, "event_type", n->event_type, "payload", n->payload, "metadata",
                              n->metadata, "ctxt", n->ctxt);
@@ -696,6 +723,7 @@ static int notify_listen(int argc, char **argv)
         goto out;
     int64_t count = keel_conf_get_int(s->conf, NULL, "count", 0);
     x.left = count > 0 ? count : -1;
+    x.requeue = keel_conf_get_int(s->conf, NULL, "requeue", 0);
     if (session_connect(s, true) != 0)
         goto out;
     static const char *const default_topics[] = {"notifications", NULL};
@@ -740,7 +768,7 @@ int keel_cmd_notify(int argc, char **argv)
         return notify_listen(argc - 1, argv + 1);
     bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
     fputs("usage: keel notify send URL --publisher-id P --event-type E [--priority info] [--payload JSON] ...\n"
-          "       keel notify listen URL [--topic notifications] [--pool P] [--count N] ...\n\n"
+          "       keel notify listen URL [--topic notifications] [--pool P] [--count N] [--requeue N] ...\n\n"
           "Notifications over oslo.messaging's wire format; `keel notify SUBCOMMAND --help` lists the options.\n",
           help ? stdout : stderr);
     return help ? 0 : 2;
