@@ -466,6 +466,13 @@ typedef struct keel_messaging_rpc_client_opts_s {
     const char *version_cap;     /* NULL: none */
     int retry;                   /* see KEEL_MESSAGING_RETRY_FOREVER */
     double call_monitor_timeout; /* <= 0: none; else the server heartbeats long calls */
+    /**
+     * oslo's TransportOptions(at_least_once=True): requests are published
+     * mandatory, so one that no queue takes (no server listens on its
+     * topic) fails with KEEL_MESSAGING_EDELIVERY (MessageUndeliverable)
+     * instead of being dropped by the broker. Kept by prepare().
+     */
+    bool at_least_once;
     /** Borrowed; must outlive the client and the clients prepared from it. NULL: none. */
     const keel_messaging_serializer_t *serializer;
 } keel_messaging_rpc_client_opts_t;

@@ -24,6 +24,7 @@ struct keel_messaging_rpc_client_s {
     char *version_cap;
     int retry;
     double cm_timeout;
+    bool at_least_once;
     const keel_messaging_serializer_t *serializer;
     int refs;
 };
@@ -88,6 +89,7 @@ int keel_messaging_rpc_client_new(keel_messaging_rpc_client_t **out, keel_messag
     c->timeout = opts->timeout;
     c->retry = opts->retry;
     c->cm_timeout = opts->call_monitor_timeout;
+    c->at_least_once = opts->at_least_once;
     c->serializer = opts->serializer;
     c->refs = 1;
     *out = c;
@@ -136,6 +138,7 @@ int keel_messaging_rpc_client_prepare(const keel_messaging_rpc_client_t *base, c
         .retry = set & KEEL_MESSAGING_PREPARE_RETRY ? changes->retry : base->retry,
         .call_monitor_timeout =
             set & KEEL_MESSAGING_PREPARE_CALL_MONITOR_TIMEOUT ? changes->call_monitor_timeout : base->cm_timeout,
+        .at_least_once = base->at_least_once,
         .serializer = base->serializer,
     };
     return keel_messaging_rpc_client_new(out, base->t, &tg, &o);
@@ -281,6 +284,7 @@ static int send_msg(keel_messaging_rpc_client_t *c, json_t *ctxt, const char *me
         .timeout = c->timeout > 0 ? c->timeout : (double)c->t->opts.rpc_response_timeout,
         .call_monitor_timeout = c->cm_timeout,
         .retry = c->retry,
+        .mandatory = c->at_least_once,
     };
     client_ref(c);
     rc = c->t->ops->send(c->t->driver, &send, on_sent, call);

@@ -44,6 +44,7 @@ typedef struct keel__messaging_send_s {
     double call_monitor_timeout;           /* <= 0: none */
     int retry;                             /* -1 forever, 0 never, N at most N retries */
     int notify_version;                    /* send_notification: 1 (bare dict) or 2 (envelope) */
+    bool mandatory;                        /* at_least_once: unroutable fails with KEEL_MESSAGING_EDELIVERY */
 } keel__messaging_send_t;
 
 /**

@@ -567,7 +567,7 @@ struct fake_send_s {
     keel_buf_t body;
     uint64_t ttl_ms;
     int retry, attempts;
-    bool is_call;
+    bool is_call, mandatory;
     char msg_id[33];
     double timeout, cm_timeout;
     keel__messaging_sent_cb cb;
@@ -789,6 +789,11 @@ static bool attempt(fake_send_t *s)
         }
         return false;
     }
+    if (rc == 0 && s->mandatory && routed == 0) {
+        /* at_least_once: the broker returned it (basic.return NO_ROUTE). */
+        KEEL_LOG_ERROR(log_fake(), "Message to topic '%s' is undeliverable: no queue is bound", s->key);
+        rc = KEEL_MESSAGING_EDELIVERY;
+    }
     if (rc != 0) {
         complete(s, rc);
         return true;
@@ -854,6 +859,7 @@ static int fake_send(void *driver, const keel__messaging_send_t *msg, keel__mess
     s->data = data;
     s->retry = msg->retry;
     s->is_call = msg->wait_for_reply;
+    s->mandatory = msg->mandatory;
     s->timeout = msg->timeout;
     s->cm_timeout = msg->call_monitor_timeout;
     const keel_messaging_target_t *tg = msg->target;

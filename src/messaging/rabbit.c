@@ -44,6 +44,7 @@
 #include "rabbit_int.h"
 
 #define JSON_CONTENT_TYPE "application/json"
+#define RABBIT_FAST_RETRY_MS 250 /* rabbit_retry_interval = 0 */
 
 keel_log_t *keel__rabbit_log(void)
 {
@@ -58,6 +59,9 @@ struct rabbit_send_s {
     keel__rabbit_driver_t *d;
     rabbit_send_t *prev, *next; /* d->parked */
     bool parked;
+    /* at_least_once: published mandatory; while its confirm is due it is on d->returnable. */
+    bool mandatory, returnable, returned;
+    rabbit_send_t *rprev, *rnext;
     int refs; /* the send, its waiter, its publish in flight */
     char *exchange, *key;
     bool fanout;
@@ -316,12 +320,33 @@ static void failed_try(rabbit_send_t *s, int status)
     attempt(s);
 }
 
+static void returnable_remove(rabbit_send_t *s)
+{
+    if (!s->returnable)
+        return;
+    if (s->rprev)
+        s->rprev->rnext = s->rnext;
+    else
+        s->d->returnable = s->rnext;
+    if (s->rnext)
+        s->rnext->rprev = s->rprev;
+    s->rprev = s->rnext = NULL;
+    s->returnable = false;
+}
+
 static void on_confirm(keel_client_channel_t *ch, int status, void *data)
 {
     rabbit_send_t *s = data;
     (void)ch;
+    returnable_remove(s);
+    bool returned = s->returned;
+    s->returned = false;
     if (!s->finished) {
-        if (status == 0) {
+        if (status == 0 && returned) {
+            /* basic.return came before this ack: no queue took it (oslo's MessageUndeliverable). */
+            KEEL_LOG_ERROR(keel__rabbit_log(), "Message to topic '%s' is undeliverable: no queue is bound", s->key);
+            finish(s, KEEL_MESSAGING_EDELIVERY);
+        } else if (status == 0) {
             if (!s->is_call)
                 finish(s, 0);
         } else if (status == KEEL_ECONNRESET) {
@@ -373,12 +398,25 @@ static void attempt(rabbit_send_t *s)
         props.flags |= KEEL_AMQP_PROP_EXPIRATION;
         props.expiration = str_view(s->expiration);
     }
-    keel_client_publish_t p = {
-        .exchange = s->exchange, .routing_key = s->key, .props = &props, .body = s->body.base, .body_len = s->body.len};
+    keel_client_publish_t p = {.exchange = s->exchange,
+                               .routing_key = s->key,
+                               .mandatory = s->mandatory,
+                               .props = &props,
+                               .body = s->body.base,
+                               .body_len = s->body.len};
     s->refs++;
     rc = keel_client_publish(d->send_ch, &p, on_confirm, s);
-    if (rc == 0)
+    if (rc == 0) {
+        if (s->mandatory) {
+            s->returnable = true;
+            s->rprev = NULL;
+            s->rnext = d->returnable;
+            if (d->returnable)
+                d->returnable->rprev = s;
+            d->returnable = s;
+        }
         return;
+    }
     s->refs--;
     if (rc == KEEL_ECONNRESET || rc == KEEL_EAGAIN)
         park(s); /* lost the connection just now: wait for it */
@@ -416,6 +454,7 @@ static int send_new(keel__rabbit_driver_t *d, const keel__messaging_send_t *msg,
     s->cb = cb;
     s->data = data;
     s->retry = msg->retry;
+    s->mandatory = msg->mandatory;
     *out = s;
     return 0;
 }
@@ -614,12 +653,24 @@ static void on_send_channel_error(keel_client_channel_t *ch, int status, const k
         d->reply_state = RABBIT_REPLY_NONE;
 }
 
+static bool view_eq(keel_amqp_str_t v, const char *s, size_t len)
+{
+    return v.len == len && (len == 0 || memcmp(v.base, s, len) == 0);
+}
+
 static void on_return(keel_client_channel_t *ch, int status, const keel_client_message_t *m, void *data)
 {
+    keel__rabbit_driver_t *d = data;
     (void)ch;
     (void)status;
-    (void)data;
-    /* Only replies are mandatory: their queue is gone (spec §6.1, reply-queue-missing). */
+    /* A mandatory send: found by its body (each has its own _unique_id); its ack follows. */
+    for (rabbit_send_t *s = d->returnable; s; s = s->rnext)
+        if (!s->returned && view_eq(m->routing_key, s->key, strlen(s->key)) &&
+            view_eq((keel_amqp_str_t){.base = (const char *)m->body, .len = m->body_len}, s->body.base, s->body.len)) {
+            s->returned = true;
+            return;
+        }
+    /* Else a reply: its queue is gone (spec §6.1, reply-queue-missing). */
     KEEL_LOG_WARNING(keel__rabbit_log(), "%.*s doesn't exist, drop reply (%u %.*s)", (int)m->routing_key.len, m->routing_key.base,
                      m->reply_code, (int)m->reply_text.len, m->reply_text.base);
 }
@@ -662,13 +713,19 @@ static int client_opts(keel__rabbit_driver_t *d, keel_client_opts_t *o, keel_cli
     o->failover = ro->kombu_failover_strategy && strcmp(ro->kombu_failover_strategy, "shuffle") == 0
                       ? KEEL_CLIENT_FAILOVER_SHUFFLE
                       : KEEL_CLIENT_FAILOVER_ROUND_ROBIN;
-    /* oslo's ensure_connection(interval_start=rabbit_retry_interval or 1, interval_step, interval_max). */
-    int64_t start = ro->rabbit_retry_interval > 0 ? ro->rabbit_retry_interval : 1;
-    int64_t step = ro->rabbit_retry_backoff > 0 ? ro->rabbit_retry_backoff : 0;
-    int64_t max = ro->rabbit_interval_max > 0 ? ro->rabbit_interval_max : start;
-    o->retry_interval_ms = (uint32_t)(start > 4000000 ? 4000000000u : start * 1000);
-    o->retry_backoff_ms = (uint32_t)(step > 4000000 ? 4000000000u : step * 1000);
-    o->retry_interval_max_ms = (uint32_t)(max > 4000000 ? 4000000000u : max * 1000);
+    /*
+     * oslo's ensure_connection(interval_start=rabbit_retry_interval or 1,
+     * interval_step=rabbit_retry_backoff, interval_max=rabbit_interval_max),
+     * in seconds. keel reads rabbit_retry_interval = 0, which oslo turns
+     * into 1 s, as RABBIT_FAST_RETRY_MS: a way to come back within a
+     * fraction of a second that an integer option has no other way to say.
+     */
+    uint64_t start = ro->rabbit_retry_interval > 0 ? (uint64_t)ro->rabbit_retry_interval * 1000 : RABBIT_FAST_RETRY_MS;
+    uint64_t step = ro->rabbit_retry_backoff > 0 ? (uint64_t)ro->rabbit_retry_backoff * 1000 : 0;
+    uint64_t max = ro->rabbit_interval_max > 0 ? (uint64_t)ro->rabbit_interval_max * 1000 : start;
+    o->retry_interval_ms = (uint32_t)(start > UINT32_MAX ? UINT32_MAX : start);
+    o->retry_backoff_ms = (uint32_t)(step > UINT32_MAX ? UINT32_MAX : step);
+    o->retry_interval_max_ms = (uint32_t)(max > UINT32_MAX ? UINT32_MAX : max);
     /* Sends wait in the driver, which counts their tries, not in the client's offline queue. */
     o->offline_publish = KEEL_CLIENT_OFFLINE_FAIL;
     o->ssl = ro->ssl;

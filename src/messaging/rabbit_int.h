@@ -31,6 +31,7 @@ typedef struct keel__rabbit_driver_s {
     keel_map_t notify_queues;
     keel__messaging_waiters_t waiters;
     rabbit_send_t *parked; /* sends waiting for a connection */
+    rabbit_send_t *returnable; /* mandatory sends whose confirm is due: basic.return names one */
     keel_buf_t scratch;    /* x-argument tables */
     int failed;            /* the client gave up for good: its status */
     bool closing, client_closed, waiters_drained;

@@ -8,7 +8,10 @@
  * One loop, two transports (an RPC server and its clients). After the
  * server answers, every 10 ms: one call (timeout CALL_TIMEOUT s) and four
  * casts with numbered ids, half with retry -1 (wait for the broker as long
- * as it takes) and half with retry 0 (fail at the first lost connection).
+ * as it takes) and half with retry 0 (fail at the first lost connection),
+ * all at_least_once (mandatory): after a restart the clients may be back
+ * before the server has declared its queue again, and a cast the broker
+ * cannot route must be reported, not confirmed and dropped.
  * Then it stops sending, waits for every call and cast to finish and for
  * the server to have received what was confirmed, and checks:
  *
@@ -196,12 +199,13 @@ static void on_server_waited(keel_messaging_rpc_server_t *s, int status, void *d
     *(bool *)data = true;
 }
 
-static keel_messaging_rpc_client_t *client(const keel_messaging_target_t *tg, double timeout, int retry)
+static keel_messaging_rpc_client_t *client(const keel_messaging_target_t *tg, double timeout, int retry, bool at_least_once)
 {
     keel_messaging_rpc_client_t *c;
     keel_messaging_rpc_client_opts_t o = KEEL_MESSAGING_RPC_CLIENT_OPTS_INIT;
     o.timeout = timeout;
     o.retry = retry;
+    o.at_least_once = at_least_once;
     if (keel_messaging_rpc_client_new(&c, F.ct, tg, &o) != 0)
         abort();
     return c;
@@ -257,10 +261,10 @@ int main(int argc, char **argv)
     if (keel_messaging_rpc_server_new(&F.server, F.st, &tg, &endpoint, 1, &so) != 0 || keel_messaging_rpc_server_start(F.server) != 0)
         return 2;
     keel_messaging_target_t ctg = {.topic = topic};
-    F.caller = client(&ctg, CALL_TIMEOUT, KEEL_MESSAGING_RETRY_FOREVER);
-    F.probe = client(&ctg, 0.5, KEEL_MESSAGING_RETRY_FOREVER);
-    F.cast_forever = client(&ctg, CALL_TIMEOUT, KEEL_MESSAGING_RETRY_FOREVER);
-    F.cast_once = client(&ctg, CALL_TIMEOUT, 0);
+    F.caller = client(&ctg, CALL_TIMEOUT, KEEL_MESSAGING_RETRY_FOREVER, false);
+    F.probe = client(&ctg, 0.5, KEEL_MESSAGING_RETRY_FOREVER, false);
+    F.cast_forever = client(&ctg, CALL_TIMEOUT, KEEL_MESSAGING_RETRY_FOREVER, true);
+    F.cast_once = client(&ctg, CALL_TIMEOUT, 0, true);
     uv_timer_init(&F.loop, &F.tick);
     uv_timer_start(&F.tick, on_tick, 10, 10);
 
