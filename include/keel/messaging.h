@@ -354,8 +354,10 @@ int keel_messaging_error_format(const keel_messaging_error_t *e, keel_buf_t *out
  *             can be tested in one process. Transports that share a
  *             keel_messaging_fake_broker_t talk to each other; a fake://
  *             transport without one gets its own.
- *   rabbit:// (and kombu://) over keel's AMQP client: not in this build;
- *             KEEL_MESSAGING_EDRIVER.
+ *   rabbit:// (and kombu://) over keel's AMQP client (include/keel/client.h):
+ *             oslo's rabbit driver on the wire, to RabbitMQ or keeld; the
+ *             transport connects in the background and reconnects by
+ *             itself (docs/messaging.md, "The rabbit:// driver").
  */
 typedef struct keel_messaging_transport_s keel_messaging_transport_t;
 typedef struct keel_messaging_fake_broker_s keel_messaging_fake_broker_t;

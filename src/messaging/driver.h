@@ -4,10 +4,11 @@
  * The driver interface: what the transport-independent layer (RPC client
  * and server, notifier, listener) asks of a transport driver, in the shape
  * of oslo's BaseDriver — send, send_notification, listen,
- * listen_for_notifications — made asynchronous for one libuv loop. The
- * fake:// driver (fake.c) implements it in memory; the rabbit driver will
- * implement it over keel's AMQP client with the topology of
- * spec/oslo-messaging-wire.md §4 (the fake already declares exactly that).
+ * listen_for_notifications — made asynchronous for one libuv loop. Two
+ * drivers implement it with the topology of spec/oslo-messaging-wire.md §4
+ * (topology.c): rabbit:// (rabbit.c, rabbit_listen.c) over keel's AMQP
+ * client, and fake:// (fake.c), an in-memory broker that declares exactly
+ * what the rabbit driver declares.
  *
  * What a driver owns: the wire. It builds and parses bodies with
  * envelope.c (so the underscore keys, the 2.0 envelope, reply queues and
