@@ -29,11 +29,12 @@
  * first publish, so its timeout covers the time spent parked: it returns
  * or times out within its timeout, never later.
  *
+ * Replies (rabbit_reply.c) go out on send_ch too, and are sent again
+ * while their queue is missing, as oslo does.
+ *
  * Differences from oslo: one connection (so one heartbeat and one
  * reconnect for everything); a URL's hosts share the first host's
- * credentials and vhost; replies to a missing reply queue are dropped with
- * a warning at once instead of retried for
- * kombu_missing_consumer_retry_timeout; kombu_compression is neither sent
+ * credentials and vhost; kombu_compression is neither sent
  * nor accepted (compressed messages are rejected, as kombu rejects what it
  * cannot decode).
  */
@@ -670,8 +671,10 @@ static void on_return(keel_client_channel_t *ch, int status, const keel_client_m
             s->returned = true;
             return;
         }
-    /* Else a reply: its queue is gone (spec §6.1, reply-queue-missing). */
-    KEEL_LOG_WARNING(keel__rabbit_log(), "%.*s doesn't exist, drop reply (%u %.*s)", (int)m->routing_key.len, m->routing_key.base,
+    /* Else a reply: its queue is gone (spec §6.1, reply-queue-missing); it is sent again. */
+    if (keel__rabbit_reply_returned(d, m))
+        return;
+    KEEL_LOG_WARNING(keel__rabbit_log(), "A message to %.*s came back (%u %.*s)", (int)m->routing_key.len, m->routing_key.base,
                      m->reply_code, (int)m->reply_text.len, m->reply_text.base);
 }
 
@@ -782,6 +785,8 @@ static int rabbit_open(keel_messaging_transport_t *t, void **out)
     if ((rc = keel_client_connect(d->client, on_connect, d)) != 0)
         goto fail_client;
     keel__messaging_waiters_init(&d->waiters, t->loop);
+    uv_timer_init(t->loop, &d->reply_timer);
+    d->reply_timer.data = d;
     *out = d;
     return 0;
 
@@ -799,7 +804,7 @@ fail_opts:
 
 static void maybe_closed(keel__rabbit_driver_t *d)
 {
-    if (!d->client_closed || !d->waiters_drained)
+    if (!d->client_closed || !d->waiters_drained || !d->reply_timer_closed)
         return;
     keel_messaging_transport_t *t = d->t;
     void (*done)(keel_messaging_transport_t *) = d->close_done;
@@ -829,11 +834,20 @@ static void on_waiters_drained(keel__messaging_waiters_t *w)
     maybe_closed(d);
 }
 
+static void on_reply_timer_closed(uv_handle_t *h)
+{
+    keel__rabbit_driver_t *d = h->data;
+    d->reply_timer_closed = true;
+    maybe_closed(d);
+}
+
 static void rabbit_close(void *driver, void (*done)(keel_messaging_transport_t *t))
 {
     keel__rabbit_driver_t *d = driver;
     d->closing = true;
     d->close_done = done;
+    keel__rabbit_replies_close(d);
+    uv_close((uv_handle_t *)&d->reply_timer, on_reply_timer_closed);
     while (d->parked)
         finish(d->parked, KEEL_ECANCELED);
     keel__messaging_waiters_cancel_all(&d->waiters, KEEL_ECANCELED, on_waiters_drained);

@@ -13,6 +13,7 @@
 #include "keel/log.h"
 
 typedef struct rabbit_send_s rabbit_send_t;
+typedef struct keel__rabbit_reply_s keel__rabbit_reply_t;
 
 typedef enum { RABBIT_REPLY_NONE, RABBIT_REPLY_DECLARING, RABBIT_REPLY_DECLARED } rabbit_reply_state_t;
 
@@ -33,8 +34,10 @@ typedef struct keel__rabbit_driver_s {
     rabbit_send_t *parked; /* sends waiting for a connection */
     rabbit_send_t *returnable; /* mandatory sends whose confirm is due: basic.return names one */
     keel_buf_t scratch;    /* x-argument tables */
+    keel__rabbit_reply_t *replies; /* rabbit_reply.c: replies in flight or waiting to be sent again */
+    uv_timer_t reply_timer;        /* retries the waiting ones */
     int failed;            /* the client gave up for good: its status */
-    bool closing, client_closed, waiters_drained;
+    bool closing, client_closed, waiters_drained, reply_timer_closed;
     void (*close_done)(keel_messaging_transport_t *t);
 } keel__rabbit_driver_t;
 
@@ -54,9 +57,17 @@ int keel__rabbit_queue_args(keel__rabbit_driver_t *d, const keel__messaging_queu
  */
 int keel__rabbit_decode(const keel_client_message_t *m, keel__messaging_unpacked_t *u);
 
-/** Publishes a reply to a call on d's send channel (spec §6.1 step 5). */
+/**
+ * Publishes a reply to a call on d's send channel (spec §6.1 step 5), and
+ * again while its queue is missing or the broker away, for up to
+ * kombu_missing_consumer_retry_timeout. Borrows everything.
+ */
 void keel__rabbit_publish_reply(keel__rabbit_driver_t *d, const char *reply_q, const char *msg_id, json_t *result,
                                 const char *failure, bool ending);
+/** A basic.return on the send channel: true if it is one of d's replies (then retried). */
+bool keel__rabbit_reply_returned(keel__rabbit_driver_t *d, const keel_client_message_t *m);
+/** Driver closing: drops the replies waiting to be sent again and stops d->reply_timer (not closed). */
+void keel__rabbit_replies_close(keel__rabbit_driver_t *d);
 
 int keel__rabbit_listen(void *driver, const keel_messaging_target_t *target, keel__messaging_incoming_cb cb, void *data,
                         keel__messaging_listener_t **out);

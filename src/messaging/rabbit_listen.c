@@ -370,41 +370,6 @@ void keel__rabbit_requeue(keel__messaging_incoming_t *in)
     keel_client_reject(((rabbit_listener_t *)in->listener)->ch, ri->tag, true);
 }
 
-void keel__rabbit_publish_reply(keel__rabbit_driver_t *d, const char *reply_q, const char *msg_id, json_t *result,
-                                const char *failure, bool ending)
-{
-    char unique[33];
-    json_t *reply = NULL;
-    keel_buf_t body;
-    keel_buf_init(&body);
-    int rc = keel__messaging_uuid_hex(unique);
-    if (rc == 0)
-        rc = keel__messaging_pack_reply(result, failure, ending, msg_id, unique, &reply);
-    if (rc == 0)
-        rc = keel__messaging_serialize_msg(reply, 2, &body);
-    if (rc == 0) {
-        keel_amqp_properties_t props = {
-            .flags = KEEL_AMQP_PROP_CONTENT_TYPE | KEEL_AMQP_PROP_CONTENT_ENCODING | KEEL_AMQP_PROP_HEADERS |
-                     KEEL_AMQP_PROP_DELIVERY_MODE | KEEL_AMQP_PROP_PRIORITY,
-            .content_type = {.base = "application/json", .len = 16},
-            .content_encoding = {.base = "utf-8", .len = 5},
-            .delivery_mode = 2,
-        };
-        /* The default exchange, the reply queue as key, mandatory (spec §6.1 step 5). */
-        keel_client_publish_t p = {.exchange = "",
-                                   .routing_key = reply_q,
-                                   .mandatory = d->t->opts.rabbit.direct_mandatory_flag,
-                                   .props = &props,
-                                   .body = body.base,
-                                   .body_len = body.len};
-        rc = keel_client_publish(d->send_ch, &p, NULL, NULL);
-    }
-    if (rc != 0)
-        KEEL_LOG_ERROR(keel__rabbit_log(), "Can not send reply for message %s: %s", msg_id, keel_messaging_strerror(rc));
-    keel_buf_free(&body);
-    json_decref(reply);
-}
-
 void keel__rabbit_reply(keel__messaging_incoming_t *in, json_t *result, const char *failure, bool ending)
 {
     rabbit_listener_t *l = (rabbit_listener_t *)in->listener;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "keel/client.h"
 #include "keel/messaging.h"
 #include "test_helpers.h"
 
@@ -432,6 +433,109 @@ static void test_rabbit_at_least_once_reports_a_cast_no_queue_takes(void **state
     rx_finish(&x);
 }
 
+/* ---- a reply whose queue does not exist yet (spec §6.1, reply-queue-missing) ---- */
+
+typedef struct raw_s {
+    bool connected, declared, got;
+    char body[4096];
+} raw_t;
+
+static void raw_on_connect(keel_client_t *c, int status, void *data)
+{
+    (void)c;
+    assert_int_equal(status, 0);
+    ((raw_t *)data)->connected = true;
+}
+
+static void raw_on_declared(keel_client_channel_t *ch, int status, const keel_client_queue_ok_t *ok, void *data)
+{
+    (void)ch;
+    (void)ok;
+    assert_int_equal(status, 0);
+    ((raw_t *)data)->declared = true;
+}
+
+static void raw_on_message(keel_client_channel_t *ch, int status, const keel_client_message_t *m, void *data)
+{
+    raw_t *r = data;
+    if (status != 0)
+        return;
+    snprintf(r->body, sizeof(r->body), "%.*s", (int)m->body_len, (const char *)m->body);
+    r->got = true;
+    keel_client_ack(ch, m->delivery_tag, false);
+}
+
+static void raw_on_closed(keel_client_t *c, int status, void *data)
+{
+    (void)status;
+    (void)data;
+    keel_client_free(c);
+}
+
+static void test_rabbit_reply_waits_for_its_missing_queue(void **state)
+{
+    (void)state;
+    if (!broker_url())
+        skip();
+    rx_t x;
+    rx_init(&x, "kt_replyq");
+    keel_messaging_transport_t *t = rx_transport(&x, broker_url(), false);
+    server_t sv;
+    start_server(&x, t, &sv, "s1");
+    keel_messaging_rpc_client_t *c = client_for(&x, t, 5);
+    wait_ready(&x, c);
+    /* A raw AMQP client plays a caller whose reply queue is not there yet (spec A.12). */
+    keel_messaging_url_t *url;
+    keel_messaging_broker_t b;
+    assert_int_equal(keel_messaging_url_parse(broker_url(), &url, NULL), 0);
+    assert_int_equal(keel_messaging_url_broker(url, 0, &b), 0);
+    keel_client_host_t host = {.host = b.hostname, .port = b.port};
+    keel_client_opts_t o;
+    keel_client_opts_init(&o);
+    o.hosts = &host;
+    o.n_hosts = 1;
+    o.user = b.username;
+    o.password = b.password;
+    o.vhost = b.virtual_host;
+    keel_client_t *raw;
+    raw_t r = {0};
+    assert_int_equal(keel_client_new(&raw, &x.loop, &o), 0);
+    keel_messaging_url_free(url);
+    keel_client_channel_t *ch;
+    assert_int_equal(keel_client_channel_open(raw, &ch, NULL, NULL), 0);
+    assert_int_equal(keel_client_connect(raw, raw_on_connect, &r), 0);
+    rx_wait(&x, &r.connected, 5000);
+    char reply_q[96], inner[512], body[1024];
+    snprintf(reply_q, sizeof(reply_q), "reply_missing_%s", x.topic);
+    snprintf(inner, sizeof(inner),
+             "{\\\"method\\\": \\\"echo\\\", \\\"args\\\": {\\\"v\\\": 7}, "
+             "\\\"_msg_id\\\": \\\"0123456789abcdef0123456789abcdef\\\", \\\"_reply_q\\\": \\\"%s\\\", "
+             "\\\"_timeout\\\": null, \\\"_unique_id\\\": \\\"fedcba9876543210fedcba9876543210\\\"}",
+             reply_q);
+    snprintf(body, sizeof(body), "{\"oslo.version\": \"2.0\", \"oslo.message\": \"%s\"}", inner);
+    keel_amqp_properties_t props = {.flags = KEEL_AMQP_PROP_CONTENT_TYPE,
+                                    .content_type = {.base = "application/json", .len = 16}};
+    keel_client_publish_t p = {
+        .exchange = "openstack", .routing_key = x.topic, .props = &props, .body = body, .body_len = strlen(body)};
+    assert_int_equal(keel_client_publish(ch, &p, NULL, NULL), 0);
+    /* The server's reply comes back (NO_ROUTE) and is sent again every 250 ms ... */
+    bool never = false;
+    run_until(&x.loop, &never, 700);
+    /* ... so once the queue exists, it arrives. */
+    keel_client_queue_t q = {.name = reply_q};
+    assert_int_equal(keel_client_queue_declare(ch, &q, raw_on_declared, &r), 0);
+    keel_client_consume_t co = {.queue = reply_q};
+    assert_int_equal(keel_client_consume(ch, &co, raw_on_message, NULL, &r, NULL), 0);
+    rx_wait(&x, &r.got, 5000);
+    assert_non_null(strstr(r.body, "0123456789abcdef0123456789abcdef"));
+    assert_non_null(strstr(r.body, "\\\"v\\\": 7"));
+    assert_int_equal(keel_client_queue_delete(ch, reply_q, false, false, NULL, NULL), 0);
+    assert_int_equal(keel_client_close(raw, raw_on_closed, NULL), 0);
+    keel_messaging_rpc_client_free(c);
+    stop_server(&x, &sv);
+    rx_finish(&x);
+}
+
 /* ---- notifications ---- */
 
 typedef struct got_s {
@@ -618,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_rabbit_call_times_out_when_nobody_answers),
         cmocka_unit_test(test_rabbit_cast_fanout_and_targeted_server),
         cmocka_unit_test(test_rabbit_at_least_once_reports_a_cast_no_queue_takes),
+        cmocka_unit_test(test_rabbit_reply_waits_for_its_missing_queue),
         cmocka_unit_test(test_rabbit_notify_reaches_listeners_and_pools),
     };
     return cmocka_run_group_tests_name("messaging/rabbit.c", tests, NULL, NULL);
