@@ -11,6 +11,9 @@
  * the consumers and deletes an RPC server's fanout queue; the channel
  * itself is closed when the listener is freed, after its messages were
  * all released, so that acks of messages still being handled are sent.
+ * Stopped while the client is not connected, the listener closes its
+ * channel at once instead (a cancel would wait for the broker's return;
+ * the acks it could still send would find no connection anyway).
  */
 #include <string.h>
 
@@ -30,6 +33,8 @@ typedef struct rabbit_listener_s {
     char *fanout_q; /* RPC: deleted when the server stops */
     size_t outstanding;
     bool stopped, stop_reported;
+    /* Stopped while the broker was away: the channel is closed at once (ch is then gone). */
+    bool ch_closing, ch_closed, free_pending;
     keel__messaging_task_t stop_task;
     keel__messaging_listener_stop_cb stop_cb;
     void *stop_data;
@@ -324,12 +329,31 @@ int keel__rabbit_listen_for_notifications(void *driver, const keel__messaging_ta
     return 0;
 }
 
+static void on_stop_channel_closed(keel_client_channel_t *ch, int status, void *data)
+{
+    rabbit_listener_t *l = data;
+    (void)ch;
+    (void)status;
+    l->ch = NULL;
+    l->ch_closed = true;
+    if (l->free_pending)
+        listener_release(l);
+}
+
 void keel__rabbit_listener_stop(keel__messaging_listener_t *base, keel__messaging_listener_stop_cb done, void *data)
 {
     rabbit_listener_t *l = (rabbit_listener_t *)base;
     l->stop_cb = done;
     l->stop_data = data;
     l->stop_reported = false;
+    if (!l->stopped && !keel_client_is_connected(l->d->client)) {
+        l->stopped = true;
+        l->ch_closing = true;
+        if (keel_client_channel_close(l->ch, on_stop_channel_closed, l) != 0) {
+            l->ch = NULL;
+            l->ch_closed = true;
+        }
+    }
     if (!l->stopped) {
         l->stopped = true;
         for (size_t i = 0; i < l->nconsumers; i++)
@@ -345,6 +369,13 @@ void keel__rabbit_listener_free(keel__messaging_listener_t *base)
 {
     rabbit_listener_t *l = (rabbit_listener_t *)base;
     KEEL_ASSERT(l->stopped && l->outstanding == 0);
+    if (l->ch_closing) {
+        if (l->ch_closed)
+            listener_release(l);
+        else
+            l->free_pending = true;
+        return;
+    }
     if (keel_client_channel_close(l->ch, on_channel_closed, l) != 0)
         listener_release(l);
 }
@@ -357,8 +388,10 @@ void keel__rabbit_ack(keel__messaging_incoming_t *in)
     if (ri->settled)
         return;
     ri->settled = true;
+    rabbit_listener_t *l = (rabbit_listener_t *)in->listener;
     /* KEEL_ECONNRESET: delivered on a connection since lost; the broker redelivers it. */
-    keel_client_ack(((rabbit_listener_t *)in->listener)->ch, ri->tag, false);
+    if (!l->ch_closing)
+        keel_client_ack(l->ch, ri->tag, false);
 }
 
 void keel__rabbit_requeue(keel__messaging_incoming_t *in)
@@ -367,7 +400,9 @@ void keel__rabbit_requeue(keel__messaging_incoming_t *in)
     if (ri->settled)
         return;
     ri->settled = true;
-    keel_client_reject(((rabbit_listener_t *)in->listener)->ch, ri->tag, true);
+    rabbit_listener_t *l = (rabbit_listener_t *)in->listener;
+    if (!l->ch_closing)
+        keel_client_reject(l->ch, ri->tag, true);
 }
 
 void keel__rabbit_reply(keel__messaging_incoming_t *in, json_t *result, const char *failure, bool ending)

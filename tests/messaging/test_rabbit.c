@@ -714,10 +714,33 @@ static void test_rabbit_retry_bounds_sends_to_a_dead_broker(void **state)
     assert_int_equal(uv_loop_close(&x.loop), 0);
 }
 
+static void test_rabbit_server_stops_while_the_broker_is_away(void **state)
+{
+    (void)state;
+    rx_t x;
+    rx_init(&x, "kt_away");
+    char url[128];
+    snprintf(url, sizeof(url), "rabbit://127.0.0.1:%d/", dead_port());
+    keel_messaging_transport_t *t = rx_transport(&x, url, false);
+    server_t sv;
+    start_server(&x, t, &sv, "s1");
+    got_t g = {0};
+    keel_messaging_notification_endpoint_t ep = {.data = &g};
+    ep.on[KEEL_MESSAGING_INFO] = on_info;
+    keel_messaging_listener_t *l = start_listener(&x, t, &ep, "pool");
+    bool never = false;
+    run_until(&x.loop, &never, 100);
+    /* Neither waits for a broker that is not there. */
+    stop_server(&x, &sv);
+    stop_listener(&x, l);
+    rx_finish(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rabbit_retry_bounds_sends_to_a_dead_broker),
+        cmocka_unit_test(test_rabbit_server_stops_while_the_broker_is_away),
         cmocka_unit_test(test_rabbit_call_returns_the_servers_result),
         cmocka_unit_test(test_rabbit_call_times_out_when_nobody_answers),
         cmocka_unit_test(test_rabbit_cast_fanout_and_targeted_server),
