@@ -147,6 +147,17 @@ class Log:
                 self.cond.wait(left)
 
 
+def wait_total(logs, pred, n, timeout=5.0):
+    """Waits until the logs together hold at least n items matching pred;
+    returns each log's matches."""
+    deadline = time.monotonic() + timeout * SCALE
+    while True:
+        got = [log.matching(pred) for log in logs]
+        if sum(map(len, got)) >= n or time.monotonic() > deadline:
+            return got
+        time.sleep(0.02)
+
+
 def has_arg(key, value):
     return lambda e: isinstance(e.get('args'), dict) and e['args'].get(key) == value
 
@@ -633,7 +644,12 @@ class Column:
               'the server saw context %r, sent %r' % (seen[0].get('context'), ctxt))
         if 'call' in seen[0]:
             check(seen[0]['call'] is True, 'keel serve logged call=%r' % seen[0]['call'])
-        return 'echo round trip, context request_id seen by the server'
+        # Bodies larger than one frame (RabbitMQ's frame_max is 128 KiB)
+        # both ways; the keel CLI takes it in one argv string (< 128 KiB).
+        big = {'blob': ''.join(chr(0x41 + i % 26) for i in range(120000)) + '\u00e9\u4e2d', 'big_id': uid()}
+        o = self.client.call(self.topic, 'echo', big)
+        check(o.ok and o.result == big, 'a 120 kB echo came back as %r' % (o if not o.ok else 'another value'))
+        return 'echo round trip (120 kB too), context request_id seen by the server'
 
     def t_call_error(self):
         msg = 'boom-%s' % uid()
@@ -666,20 +682,15 @@ class Column:
     def t_cast(self):
         cid = uid()
         self.client.cast(self.topic, 'echo', {'cast_id': cid}, ctxt=self.ctxt())
-        got = [s for s in ('s1', 's2') if self.servers[s].log.wait(has_arg('cast_id', cid), 1, 0.1)]
-        if not got:
-            deadline = time.monotonic() + 5 * SCALE
-            while not got and time.monotonic() < deadline:
-                time.sleep(0.05)
-                got = [s for s in ('s1', 's2') if self.servers[s].log.matching(has_arg('cast_id', cid))]
-        check(got, 'no server got the cast')
+        logs = [self.servers[s].log for s in ('s1', 's2')]
+        check(any(wait_total(logs, has_arg('cast_id', cid), 1)), 'no server got the cast')
         time.sleep(0.3 * SCALE)
-        n = sum(len(self.servers[s].log.matching(has_arg('cast_id', cid))) for s in ('s1', 's2'))
-        check(n == 1, 'the cast arrived %d times' % n)
-        e = self.servers[got[0]].log.matching(has_arg('cast_id', cid))[0]
+        got = [log.matching(has_arg('cast_id', cid)) for log in logs]
+        check(sum(map(len, got)) == 1, 'the cast arrived %d times' % sum(map(len, got)))
+        e = (got[0] or got[1])[0]
         if 'call' in e:
             check(e['call'] is False, 'keel serve logged call=%r for a cast' % e['call'])
-        return 'one server (%s) got it once' % got[0]
+        return 'one server (%s) got it once' % ('s1' if got[0] else 's2')
 
     def t_fanout(self):
         fid = uid()
@@ -763,8 +774,9 @@ class Column:
         try:
             nid = uid()
             payload = {'nid': nid, 'size': 42, 'name': 'caf\u00e9'}
+            ctxt = self.ctxt()
             self.notifier.send(topic, 'info', 'interop.instance.create.end', payload, publisher_id='compute.host1',
-                               ctxt=self.ctxt())
+                               ctxt=ctxt)
             self.notifier.send(topic, 'error', 'interop.instance.delete.error', {'nid': nid}, publisher_id='compute.host2')
             got = lst.log.wait(lambda e: (e.get('payload') or {}).get('nid') == nid, 2, 5)
             check(len(got) == 2, 'got %d of 2 notifications: %r' % (len(got), got))
@@ -774,11 +786,13 @@ class Column:
             check(i['publisher_id'] == 'compute.host1' and i['event_type'] == 'interop.instance.create.end'
                   and i['payload'] == payload, 'info notification %r' % i)
             check(by['error']['event_type'] == 'interop.instance.delete.error', 'error notification %r' % by['error'])
+            check((i.get('ctxt') or {}).get('request_id') == ctxt['request_id'],
+                  'the listener saw context %r, sent %r' % (i.get('ctxt'), ctxt))
             md = i.get('metadata') or {}
             check(isinstance(md.get('message_id'), str) and md.get('timestamp'), 'metadata %r' % md)
         finally:
             lst.stop()
-        return 'info and error with publisher_id, event_type, payload, metadata'
+        return 'info and error with publisher_id, event_type, payload, context, metadata'
 
     def t_pools(self):
         topic = 'pools_%s' % self.tag.replace('-', '_')
@@ -791,9 +805,7 @@ class Column:
                 self.notifier.send(topic, 'info', 'interop.pool', {'run': run, 'i': i})
             mine = lambda e: (e.get('payload') or {}).get('run') == run  # noqa: E731
             made[2].log.wait(mine, n, 10)
-            deadline = time.monotonic() + 10 * SCALE
-            while len(made[0].log.matching(mine)) + len(made[1].log.matching(mine)) < n and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_total([made[0].log, made[1].log], mine, n, 10)
             time.sleep(0.3 * SCALE)
             a = [sorted(e['payload']['i'] for e in m.log.matching(mine)) for m in made[:2]]
             b = sorted(e['payload']['i'] for e in made[2].log.matching(mine))
