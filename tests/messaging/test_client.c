@@ -255,6 +255,47 @@ static void test_client_cast_fanout_and_targeted_server(void **state)
     fx_finish(&f);
 }
 
+static void test_client_at_least_once_fails_what_no_queue_takes(void **state)
+{
+    fx_t f;
+    fx_init(&f);
+    keel_messaging_rpc_client_t *c = NULL;
+    keel_messaging_rpc_client_opts_t o = KEEL_MESSAGING_RPC_CLIENT_OPTS_INIT;
+    o.at_least_once = true;
+    assert_int_equal(keel_messaging_rpc_client_new(&c, f.t, &client_target, &o), 0);
+    /* No server: dropped by the broker without at_least_once, MessageUndeliverable with it. */
+    keel_messaging_rpc_client_t *plain = fx_client(f.t, &client_target);
+    fx_result_t r = {0};
+    assert_int_equal(keel_messaging_rpc_cast(plain, NULL, "echo", NULL, fx_on_cast, &r), 0);
+    fx_wait(&f, &r.done, 2000);
+    assert_int_equal(r.status, 0);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(keel_messaging_rpc_cast(c, NULL, "echo", NULL, fx_on_cast, &r), 0);
+    fx_wait(&f, &r.done, 2000);
+    assert_int_equal(r.status, KEEL_MESSAGING_EDELIVERY);
+    /* prepare() keeps it; with a server the cast goes through. */
+    keel_messaging_rpc_client_t *cc = NULL;
+    assert_int_equal(
+        keel_messaging_rpc_client_prepare(c, &(keel_messaging_prepare_t){.set = KEEL_MESSAGING_PREPARE_TIMEOUT, .timeout = 1}, &cc),
+        0);
+    ep_state_t st;
+    ep_init(&f, &st, "host1");
+    keel_messaging_endpoint_t ep = {.methods = methods, .data = &st};
+    keel_messaging_rpc_server_t *s = fx_server(&f, NULL, &server_target, &ep, 1, KEEL_MESSAGING_EXECUTOR_LOOP);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(keel_messaging_rpc_cast(cc, NULL, "echo", NULL, fx_on_cast, &r), 0);
+    fx_wait(&f, &r.done, 2000);
+    assert_int_equal(r.status, 0);
+    fx_idle(&f, 30);
+    assert_int_equal(st.casts, 1);
+    keel_messaging_rpc_client_free(cc);
+    keel_messaging_rpc_client_free(c);
+    keel_messaging_rpc_client_free(plain);
+    fx_server_stop(&f, s);
+    ep_close(&st);
+    fx_finish(&f);
+}
+
 static void test_client_namespace_and_version_pick_the_endpoint(void **state)
 {
     fx_t f;
@@ -652,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_client_call_returns_the_result_and_carries_the_context),
         cmocka_unit_test(test_client_call_raises_remote_errors_as_oslo_would),
         cmocka_unit_test(test_client_cast_fanout_and_targeted_server),
+        cmocka_unit_test(test_client_at_least_once_fails_what_no_queue_takes),
         cmocka_unit_test(test_client_namespace_and_version_pick_the_endpoint),
         cmocka_unit_test(test_client_version_cap_refuses_before_the_wire),
         cmocka_unit_test(test_client_call_times_out_as_messaging_timeout),

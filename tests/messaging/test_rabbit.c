@@ -736,11 +736,65 @@ static void test_rabbit_server_stops_while_the_broker_is_away(void **state)
     rx_finish(&x);
 }
 
+/* Fails the Nth allocation of making a rabbit:// transport, a listener and a cast, for each N until all succeed. */
+static void test_rabbit_survives_running_out_of_memory(void **state)
+{
+    (void)state;
+    char url[128];
+    snprintf(url, sizeof(url), "rabbit://127.0.0.1:%d/", dead_port());
+    bool done = false;
+    for (long n = 0; !done && n < 5000; n++) {
+        uv_loop_t loop;
+        assert_int_equal(uv_loop_init(&loop), 0);
+        keel_messaging_transport_t *t = NULL;
+        keel_messaging_rpc_server_t *s = NULL;
+        keel_messaging_rpc_client_t *c = NULL;
+        keel_messaging_endpoint_t ep = {.methods = methods};
+        keel_messaging_target_t tg = {.topic = "oom", .server = "s1"};
+        keel_messaging_rpc_client_opts_t co = KEEL_MESSAGING_RPC_CLIENT_OPTS_INIT;
+        co.retry = 0;
+        cast_result_t r = {0};
+        oom_install(n);
+        int rc = keel_messaging_transport_new(&t, &loop, NULL, &(keel_messaging_transport_opts_t){.url = url});
+        if (rc == 0)
+            rc = keel_messaging_rpc_server_new(&s, t, &tg, &ep, 1,
+                                               &(keel_messaging_rpc_server_opts_t){.executor = KEEL_MESSAGING_EXECUTOR_LOOP});
+        if (rc == 0)
+            rc = keel_messaging_rpc_server_start(s);
+        if (rc == 0)
+            rc = keel_messaging_rpc_client_new(&c, t, &tg, &co);
+        if (rc == 0)
+            rc = keel_messaging_rpc_cast(c, NULL, "count", NULL, on_cast_result, &r);
+        oom_uninstall();
+        if (rc == 0) {
+            run_until(&loop, &r.done, 3000);
+            assert_true(r.done);
+            done = true;
+        } else {
+            assert_int_equal(rc, KEEL_ENOMEM);
+        }
+        keel_messaging_rpc_client_free(c);
+        if (s) {
+            bool waited = false;
+            keel_messaging_rpc_server_stop(s);
+            if (keel_messaging_rpc_server_wait(s, on_server_waited, &waited) == 0)
+                run_until(&loop, &waited, 3000);
+            keel_messaging_rpc_server_free(s);
+        }
+        if (t)
+            assert_int_equal(keel_messaging_transport_close(t, NULL, NULL), 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        assert_int_equal(uv_loop_close(&loop), 0);
+    }
+    assert_true(done);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rabbit_retry_bounds_sends_to_a_dead_broker),
         cmocka_unit_test(test_rabbit_server_stops_while_the_broker_is_away),
+        cmocka_unit_test(test_rabbit_survives_running_out_of_memory),
         cmocka_unit_test(test_rabbit_call_returns_the_servers_result),
         cmocka_unit_test(test_rabbit_call_times_out_when_nobody_answers),
         cmocka_unit_test(test_rabbit_cast_fanout_and_targeted_server),
