@@ -497,10 +497,13 @@ static void test_rabbit_reply_waits_for_its_missing_queue(void **state)
     o.user = b.username;
     o.password = b.password;
     o.vhost = b.virtual_host;
+    const char *ssl = keel_messaging_url_query_get(url, "ssl");
+    o.ssl = ssl && (strcmp(ssl, "1") == 0 || strcmp(ssl, "true") == 0);
+    o.ssl_ca_file = keel_messaging_url_query_get(url, "ssl_ca_file");
     keel_client_t *raw;
     raw_t r = {0};
     assert_int_equal(keel_client_new(&raw, &x.loop, &o), 0);
-    keel_messaging_url_free(url);
+    keel_messaging_url_free(url); /* keel_client_new() copied what it needs */
     keel_client_channel_t *ch;
     assert_int_equal(keel_client_channel_open(raw, &ch, NULL, NULL), 0);
     assert_int_equal(keel_client_connect(raw, raw_on_connect, &r), 0);
