@@ -38,8 +38,9 @@ per server or listener. Features (rows of the table):
                     NoSuchMethod
   call timeout      sleep() longer than the call's timeout: MessagingTimeout
                     (Python) or keel's timeout exit, within the timeout
-  notify            info and error notifications arrive with their
-                    priority, publisher_id, event_type, payload, message_id
+  notify            a notification of each priority (audit ... sample)
+                    arrives with its priority, publisher_id, event_type,
+                    payload, context and message_id
   notify pools      two listeners of one pool share the notifications
                     (each once, both get some); a second pool gets them all
   notify requeue    the endpoint returns REQUEUE for the first delivery;
@@ -770,29 +771,33 @@ class Column:
 
     def t_notify(self):
         topic = 'notif_%s' % self.tag.replace('-', '_')
-        (lst,) = self._listeners([(topic, None, 0)], {topic + '.info': 1, topic + '.error': 1})
+        (lst,) = self._listeners([(topic, None, 0)], {'%s.%s' % (topic, p): 1 for p in PRIORITIES})
         try:
             nid = uid()
             payload = {'nid': nid, 'size': 42, 'name': 'caf\u00e9'}
             ctxt = self.ctxt()
             self.notifier.send(topic, 'info', 'interop.instance.create.end', payload, publisher_id='compute.host1',
                                ctxt=ctxt)
-            self.notifier.send(topic, 'error', 'interop.instance.delete.error', {'nid': nid}, publisher_id='compute.host2')
-            got = lst.log.wait(lambda e: (e.get('payload') or {}).get('nid') == nid, 2, 5)
-            check(len(got) == 2, 'got %d of 2 notifications: %r' % (len(got), got))
+            others = [p for p in PRIORITIES if p != 'info']
+            for p in others:
+                self.notifier.send(topic, p, 'interop.%s' % p, {'nid': nid}, publisher_id='compute.host2')
+            got = lst.log.wait(lambda e: (e.get('payload') or {}).get('nid') == nid, len(PRIORITIES), 5)
+            check(len(got) == len(PRIORITIES), 'got %d of %d notifications: %r' % (len(got), len(PRIORITIES), got))
             by = {e['priority']: e for e in got}
-            check(set(by) == {'info', 'error'}, 'priorities %r' % sorted(by))
+            check(sorted(by) == sorted(PRIORITIES), 'priorities %r' % sorted(by))
             i = by['info']
             check(i['publisher_id'] == 'compute.host1' and i['event_type'] == 'interop.instance.create.end'
                   and i['payload'] == payload, 'info notification %r' % i)
-            check(by['error']['event_type'] == 'interop.instance.delete.error', 'error notification %r' % by['error'])
+            for p in others:
+                check(by[p]['event_type'] == 'interop.%s' % p and by[p]['publisher_id'] == 'compute.host2',
+                      '%s notification %r' % (p, by[p]))
             check((i.get('ctxt') or {}).get('request_id') == ctxt['request_id'],
                   'the listener saw context %r, sent %r' % (i.get('ctxt'), ctxt))
             md = i.get('metadata') or {}
             check(isinstance(md.get('message_id'), str) and md.get('timestamp'), 'metadata %r' % md)
         finally:
             lst.stop()
-        return 'info and error with publisher_id, event_type, payload, context, metadata'
+        return 'all 7 priorities, with publisher_id, event_type, payload, context, metadata'
 
     def t_pools(self):
         topic = 'pools_%s' % self.tag.replace('-', '_')
