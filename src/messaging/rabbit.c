@@ -38,9 +38,11 @@
  * nor accepted (compressed messages are rejected, as kombu rejects what it
  * cannot decode).
  */
+#include <errno.h> /* program_invocation_short_name */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rabbit_int.h"
 
@@ -599,19 +601,18 @@ static void on_client_event(keel_client_t *c, int status, const keel_client_even
     (void)c;
     if (d->closing)
         return;
-    keel_messaging_broker_t b = {0};
-    keel_messaging_url_broker(d->t->url, ev->host, &b);
+    keel_client_host_t b = ev->host < d->nhosts ? d->hosts[ev->host] : (keel_client_host_t){0};
     switch (ev->type) {
     case KEEL_CLIENT_EVENT_CONNECTED:
     case KEEL_CLIENT_EVENT_RECONNECTED:
         if (ev->type == KEEL_CLIENT_EVENT_RECONNECTED)
-            KEEL_LOG_INFO(keel__rabbit_log(), "Reconnected to AMQP server on %s:%u", b.hostname ? b.hostname : "?", b.port);
+            KEEL_LOG_INFO(keel__rabbit_log(), "Reconnected to AMQP server on %s:%u", b.host ? b.host : "?", b.port);
         else
-            KEEL_LOG_DEBUG(keel__rabbit_log(), "Connected to AMQP server on %s:%u", b.hostname ? b.hostname : "?", b.port);
+            KEEL_LOG_DEBUG(keel__rabbit_log(), "Connected to AMQP server on %s:%u", b.host ? b.host : "?", b.port);
         resume_parked(d);
         break;
     case KEEL_CLIENT_EVENT_DISCONNECTED:
-        KEEL_LOG_ERROR(keel__rabbit_log(), "AMQP server on %s:%u is unreachable: %s. Trying again.", b.hostname ? b.hostname : "?",
+        KEEL_LOG_ERROR(keel__rabbit_log(), "AMQP server on %s:%u is unreachable: %s. Trying again.", b.host ? b.host : "?",
                        b.port, keel_messaging_strerror(status));
         /* Declarations unanswered when it dropped are not recovered: declare again. */
         cache_clear(&d->exchanges);
@@ -700,7 +701,10 @@ static int client_opts(keel__rabbit_driver_t *d, keel_client_opts_t *o, keel_cli
         hosts[i] = (keel_client_host_t){.host = b.hostname, .port = b.port};
     }
     for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)rand() % i;
+        char hex[33];
+        if (keel__messaging_uuid_hex(hex) != 0)
+            break;
+        size_t j = (size_t)(strtoul(hex + 24, NULL, 16) % i);
         keel_client_host_t tmp = hosts[i - 1];
         hosts[i - 1] = hosts[j];
         hosts[j] = tmp;
@@ -748,6 +752,7 @@ static void on_open_failed_closed(keel_client_t *c, int status, void *data)
     keel__rabbit_driver_t *d = data;
     (void)status;
     keel_client_free(c);
+    keel__free(d->hosts);
     keel_buf_free(&d->scratch);
     keel__free(d);
 }
@@ -770,10 +775,21 @@ static int rabbit_open(keel_messaging_transport_t *t, void **out)
     snprintf(d->reply_q, sizeof(d->reply_q), "reply_%s", hex);
     if ((rc = client_opts(d, &o, &hosts)) != 0)
         goto fail_opts;
-    rc = keel_client_new(&d->client, t->loop, &o);
-    keel__free(hosts);
-    if (rc != 0)
+    /* oslo's connection_name: "<program>:<pid>:<uuid4>" (spec §1). */
+    char name[128], uuid[37];
+    if ((rc = keel__messaging_uuid_str(uuid)) != 0) {
+        keel__free(hosts);
         goto fail_opts;
+    }
+    snprintf(name, sizeof(name), "%s:%ld:%s", program_invocation_short_name, (long)getpid(), uuid);
+    o.connection_name = name;
+    rc = keel_client_new(&d->client, t->loop, &o);
+    if (rc != 0) {
+        keel__free(hosts);
+        goto fail_opts;
+    }
+    d->hosts = hosts; /* for the log lines: the names are the URL's, which outlives the driver */
+    d->nhosts = o.n_hosts;
     if ((rc = keel_client_channel_open(d->client, &d->send_ch, NULL, NULL)) != 0)
         goto fail_client;
     keel_client_channel_on_error(d->send_ch, on_send_channel_error, d);
@@ -809,6 +825,7 @@ static void maybe_closed(keel__rabbit_driver_t *d)
     keel_messaging_transport_t *t = d->t;
     void (*done)(keel_messaging_transport_t *) = d->close_done;
     keel_client_free(d->client);
+    keel__free(d->hosts);
     cache_clear(&d->exchanges);
     cache_clear(&d->notify_queues);
     keel_map_free(&d->exchanges);

@@ -20,6 +20,8 @@ typedef enum { RABBIT_REPLY_NONE, RABBIT_REPLY_DECLARING, RABBIT_REPLY_DECLARED 
 typedef struct keel__rabbit_driver_s {
     keel_messaging_transport_t *t;
     keel_client_t *client;
+    keel_client_host_t *hosts; /* as given to the client (shuffled); names borrowed from the URL */
+    size_t nhosts;
     /* Calls, casts, notifications and replies: confirm mode, as oslo's send connections. */
     keel_client_channel_t *send_ch;
     /* Consumes the reply queue. */

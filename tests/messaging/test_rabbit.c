@@ -84,6 +84,8 @@ static void rx_finish(rx_t *x)
     assert_int_equal(uv_loop_close(&x->loop), 0);
 }
 
+static int dead_port(void);
+
 /* ---- a server ---- */
 
 typedef struct srv_s {
@@ -266,6 +268,37 @@ static void test_rabbit_call_returns_the_servers_result(void **state)
     do_call(&x, c, "nope", NULL, &r);
     assert_int_equal(r.status, KEEL_MESSAGING_EREMOTE);
     assert_string_equal(r.error->exc_class, "NoSuchMethod");
+    call_clear(&r);
+    keel_messaging_rpc_client_free(c);
+    stop_server(&x, &sv);
+    rx_finish(&x);
+}
+
+static void test_rabbit_fails_over_to_a_host_that_answers(void **state)
+{
+    (void)state;
+    if (!broker_url())
+        skip();
+    keel_messaging_url_t *url;
+    keel_messaging_broker_t b;
+    assert_int_equal(keel_messaging_url_parse(broker_url(), &url, NULL), 0);
+    assert_int_equal(keel_messaging_url_broker(url, 0, &b), 0);
+    const char *q = strchr(broker_url(), '?');
+    /* A dead host and the broker, in whichever order the driver shuffles them. */
+    char multi[512];
+    snprintf(multi, sizeof(multi), "rabbit://%s:%s@127.0.0.1:%d,%s:%s@%s:%u/%s", b.username, b.password, dead_port(), b.username,
+             b.password, b.hostname, b.port, q ? q : "");
+    keel_messaging_url_free(url);
+    rx_t x;
+    rx_init(&x, "kt_failover");
+    keel_messaging_transport_t *t = rx_transport(&x, multi, false);
+    server_t sv;
+    start_server(&x, t, &sv, "s1");
+    keel_messaging_rpc_client_t *c = client_for(&x, t, 10);
+    wait_ready(&x, c);
+    call_t r;
+    do_call(&x, c, "echo", NULL, &r);
+    assert_int_equal(r.status, 0);
     call_clear(&r);
     keel_messaging_rpc_client_free(c);
     stop_server(&x, &sv);
@@ -799,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_rabbit_server_stops_while_the_broker_is_away),
         cmocka_unit_test(test_rabbit_survives_running_out_of_memory),
         cmocka_unit_test(test_rabbit_call_returns_the_servers_result),
+        cmocka_unit_test(test_rabbit_fails_over_to_a_host_that_answers),
         cmocka_unit_test(test_rabbit_call_times_out_when_nobody_answers),
         cmocka_unit_test(test_rabbit_cast_fanout_and_targeted_server),
         cmocka_unit_test(test_rabbit_at_least_once_reports_a_cast_no_queue_takes),
