@@ -38,6 +38,11 @@ per server or listener. Features (rows of the table):
                     NoSuchMethod
   call timeout      sleep() longer than the call's timeout: MessagingTimeout
                     (Python) or keel's timeout exit, within the timeout
+  mixed with peer   a server of the sender's kind joins the receivers' topic
+                    and a listener of each kind shares a pool: the queue
+                    declarations agree (RabbitMQ would refuse others with
+                    406) and the work is shared, as when a keel service
+                    runs beside a Python one of the same topic
   notify            a notification of each priority (audit ... sample)
                     arrives with its priority, publisher_id, event_type,
                     payload, context and message_id
@@ -71,7 +76,7 @@ sys.path.insert(0, os.path.join(HERE, 'broker'))
 import broker_fixtures as bf  # noqa: E402
 
 FEATURES = ['call', 'call error', 'cast', 'fanout cast', 'targeted server', 'namespace/version', 'call timeout',
-            'notify', 'notify pools', 'notify requeue', 'clean stop']
+            'mixed with peer', 'notify', 'notify pools', 'notify requeue', 'clean stop']
 DIRECTIONS = {'py-keel': 'py→keel', 'keel-py': 'keel→py', 'py-py': 'py→py', 'keel-keel': 'keel→keel'}
 NAMESPACE = 'interop_ns'
 ENDPOINT_VERSION = '1.3'
@@ -584,12 +589,14 @@ class Column:
         sender, receiver = direction.split('-')
         self.client = PyClient(py_env) if sender == 'py' else KeelClient(keel_env)
         self.notifier = PyNotifier(py_env) if sender == 'py' else KeelNotifier(keel_env)
-        if receiver == 'py':
-            self.server = lambda *a, **k: PyServer(py_env, *a, **k)
-            self.listener = lambda *a, **k: PyListener(py_env, *a, **k)
-        else:
-            self.server = lambda *a, **k: KeelServer(keel_env, *a, **k)
-            self.listener = lambda *a, **k: KeelListener(keel_env, *a, **k)
+        py_server = lambda *a, **k: PyServer(py_env, *a, **k)  # noqa: E731
+        py_listener = lambda *a, **k: PyListener(py_env, *a, **k)  # noqa: E731
+        keel_server = lambda *a, **k: KeelServer(keel_env, *a, **k)  # noqa: E731
+        keel_listener = lambda *a, **k: KeelListener(keel_env, *a, **k)  # noqa: E731
+        self.server, self.listener = (py_server, py_listener) if receiver == 'py' else (keel_server, keel_listener)
+        # The sender's kind, for the row where both kinds share queues.
+        self.peer_server, self.peer_listener = (py_server, py_listener) if sender == 'py' else (keel_server,
+                                                                                               keel_listener)
         self.tag = '%s-%s-%s' % (sender, receiver, uid())
         self.topic = 'interop_%s' % self.tag.replace('-', '_')
         self.ns_topic = self.topic + '_ns'
@@ -753,6 +760,43 @@ class Column:
         check(lo <= o.elapsed <= hi, 'timed out after %.2f s, want %.1f-%.1f' % (o.elapsed, lo, hi))
         return '%s after %.2f s' % (o.cls, o.elapsed)
 
+    def t_mixed(self):
+        """A server of the other kind joins the topic and a listener of the
+        other kind the pool: both must declare the queues alike (RabbitMQ
+        refuses a redeclare with other flags or arguments, 406) and share
+        the work, as a keel service beside a Python one of the same topic."""
+        peer = self.peer_server(self.topic, 's3')
+        self.procs.append(peer)
+        self.prober.wait({self.topic: 3, self.topic + '.s3': 1}, self.procs)
+        mid = uid()
+        for i in range(6):
+            o = self.client.call(self.topic, 'echo', {'mixed_id': mid, 'i': i})
+            check(o.ok and o.result == {'mixed_id': mid, 'i': i}, 'call %d with a mixed topic returned %r' % (i, o))
+        ours = len(self.servers['s1'].log.matching(has_arg('mixed_id', mid))) + len(
+            self.servers['s2'].log.matching(has_arg('mixed_id', mid)))
+        theirs = len(peer.log.matching(has_arg('mixed_id', mid)))
+        check(ours + theirs == 6 and ours and theirs, 'the 6 calls went %d to s1+s2, %d to s3' % (ours, theirs))
+        topic = 'mixed_%s' % self.tag.replace('-', '_')
+        pool = 'mixed_%s' % uid()
+        made = []
+        try:
+            made.append(self.listener(topic, pool=pool))
+            self.prober.wait({pool: 1}, made)
+            made.append(self.peer_listener(topic, pool=pool))
+            self.prober.wait({pool: 2}, made)
+            run = uid()
+            for i in range(4):
+                self.notifier.send(topic, 'info', 'interop.mixed', {'run': run, 'i': i})
+            mine = lambda e: (e.get('payload') or {}).get('run') == run  # noqa: E731
+            wait_total([m.log for m in made], mine, 4, 10)
+            time.sleep(0.3 * SCALE)
+            a, b = [sorted(e['payload']['i'] for e in m.log.matching(mine)) for m in made]
+            check(sorted(a + b) == list(range(4)) and a and b, 'the pool split the 4 as %r + %r' % (a, b))
+        finally:
+            stop_all(made)
+        return 'a server (calls %d+%d) and a pool listener (%d+%d) of each kind share the queues' % (
+            ours, theirs, len(a), len(b))
+
     # -- notifications
 
     def _listeners(self, specs, queues):
@@ -844,6 +888,7 @@ class Column:
 
     TESTS = [('call', 't_call'), ('call error', 't_call_error'), ('cast', 't_cast'), ('fanout cast', 't_fanout'),
              ('targeted server', 't_targeted'), ('namespace/version', 't_namespace'), ('call timeout', 't_timeout'),
+             ('mixed with peer', 't_mixed'),
              ('notify', 't_notify'), ('notify pools', 't_pools'), ('notify requeue', 't_requeue'),
              ('clean stop', 't_stop')]
 
