@@ -125,17 +125,60 @@ static int cache_add(keel_map_t *m, const char *name)
     return rc;
 }
 
-/* A failed declare leaves the caches wrong: forget them, the next sends declare again. */
+/* What a send's declarations report to: the driver and the send's exchange. */
+typedef struct declare_ctx_s {
+    keel__rabbit_driver_t *d;
+    char exchange[];
+} declare_ctx_t;
+
+/*
+ * A declaration's answer. A refused one (406: the entity exists with other
+ * flags; 403) closes the send channel; the client reports it here first,
+ * then fails the publishes in flight with KEEL_ECONNRESET, then calls
+ * on_send_channel_error(). In between, d->refused names the exchange whose
+ * sends must fail with this status instead of being published again (into
+ * the same refusal, for ever with retry -1).
+ */
 static void on_declared(keel_client_channel_t *ch, int status, void *data)
 {
-    keel__rabbit_driver_t *d = data;
+    declare_ctx_t *ctx = data;
+    keel__rabbit_driver_t *d = ctx->d;
     (void)ch;
-    if (status == 0 || d->closing)
-        return;
-    KEEL_LOG_DEBUG(keel__rabbit_log(), "declare failed: %s", keel_messaging_strerror(status));
-    cache_clear(&d->exchanges);
-    cache_clear(&d->notify_queues);
+    if (status != 0 && !d->closing) {
+        KEEL_LOG_DEBUG(keel__rabbit_log(), "declare failed: %s", keel_messaging_strerror(status));
+        /* The caches are wrong now: the next sends declare again. */
+        cache_clear(&d->exchanges);
+        cache_clear(&d->notify_queues);
+        if (status != KEEL_ECONNRESET && status != KEEL_ECANCELED && d->refused == NULL) {
+            d->refused = ctx;
+            d->refused_status = status;
+            return; /* freed by on_send_channel_error() */
+        }
+    }
+    keel__free(ctx);
 }
+
+static declare_ctx_t *declare_ctx(keel__rabbit_driver_t *d, const char *exchange)
+{
+    size_t n = strlen(exchange);
+    declare_ctx_t *ctx = keel__malloc(sizeof(*ctx) + n + 1);
+    if (ctx != NULL) {
+        ctx->d = d;
+        memcpy(ctx->exchange, exchange, n + 1);
+    }
+    return ctx;
+}
+
+/* Declares with on_declared() as callback; ctx is taken (freed on error). */
+static int declare_exchange(keel__rabbit_driver_t *d, const keel_client_exchange_t *x, declare_ctx_t *ctx)
+{
+    int rc = ctx ? keel_client_exchange_declare(d->send_ch, x, on_declared, ctx) : KEEL_ENOMEM;
+    if (rc != 0)
+        keel__free(ctx);
+    return rc;
+}
+
+static int declare_queue(keel__rabbit_driver_t *d, const keel_client_queue_t *q, declare_ctx_t *ctx);
 
 /* exchange.declare of the send's exchange, once per channel (oslo caches them per channel too). */
 static int declare_for(keel__rabbit_driver_t *d, const rabbit_send_t *s)
@@ -148,7 +191,7 @@ static int declare_for(keel__rabbit_driver_t *d, const rabbit_send_t *s)
             x.auto_delete = true;
         else
             keel__messaging_topic_exchange_spec(ro, &x.durable, &x.auto_delete);
-        rc = keel_client_exchange_declare(d->send_ch, &x, on_declared, d);
+        rc = declare_exchange(d, &x, declare_ctx(d, s->exchange));
         if (rc == 0)
             rc = cache_add(&d->exchanges, s->exchange);
     }
@@ -158,12 +201,31 @@ static int declare_for(keel__rabbit_driver_t *d, const rabbit_send_t *s)
         keel_client_queue_t q = {.name = s->notify_queue, .durable = spec.durable, .auto_delete = spec.auto_delete};
         rc = keel__rabbit_queue_args(d, &spec, &q.arguments);
         if (rc == 0)
-            rc = keel_client_queue_declare(d->send_ch, &q, NULL, NULL);
-        if (rc == 0)
-            rc = keel_client_queue_bind(d->send_ch, s->notify_queue, s->exchange, s->key, (keel_amqp_table_t){0}, on_declared, d);
+            rc = declare_queue(d, &q, declare_ctx(d, s->exchange));
+        declare_ctx_t *ctx = rc == 0 ? declare_ctx(d, s->exchange) : NULL;
+        if (rc == 0 && ctx == NULL)
+            rc = KEEL_ENOMEM;
+        if (rc == 0 &&
+            (rc = keel_client_queue_bind(d->send_ch, s->notify_queue, s->exchange, s->key, (keel_amqp_table_t){0}, on_declared,
+                                         ctx)) != 0)
+            keel__free(ctx);
         if (rc == 0)
             rc = cache_add(&d->notify_queues, s->notify_queue);
     }
+    return rc;
+}
+
+static void on_queue_declared(keel_client_channel_t *ch, int status, const keel_client_queue_ok_t *ok, void *data)
+{
+    (void)ok;
+    on_declared(ch, status, data);
+}
+
+static int declare_queue(keel__rabbit_driver_t *d, const keel_client_queue_t *q, declare_ctx_t *ctx)
+{
+    int rc = ctx ? keel_client_queue_declare(d->send_ch, q, on_queue_declared, ctx) : KEEL_ENOMEM;
+    if (rc != 0)
+        keel__free(ctx);
     return rc;
 }
 
@@ -352,6 +414,12 @@ static void on_confirm(keel_client_channel_t *ch, int status, void *data)
         } else if (status == 0) {
             if (!s->is_call)
                 finish(s, 0);
+        } else if ((status == KEEL_ECONNRESET || status == KEEL_ECANCELED) && s->d->refused &&
+                   strcmp(s->d->refused->exchange, s->exchange) == 0) {
+            /* Its declaration was refused: publishing again would be refused again. */
+            KEEL_LOG_ERROR(keel__rabbit_log(), "Failed to declare exchange '%s' for topic '%s': %s", s->exchange, s->key,
+                           keel_messaging_strerror(s->d->refused_status));
+            finish(s, s->d->refused_status);
         } else if (status == KEEL_ECONNRESET) {
             failed_try(s, status); /* unknown outcome: publish again, as kombu does */
         } else if (status == KEEL_EIO) {
@@ -653,6 +721,8 @@ static void on_send_channel_error(keel_client_channel_t *ch, int status, const k
     cache_clear(&d->notify_queues);
     if (d->reply_state == RABBIT_REPLY_DECLARING)
         d->reply_state = RABBIT_REPLY_NONE;
+    keel__free(d->refused);
+    d->refused = NULL;
 }
 
 static bool view_eq(keel_amqp_str_t v, const char *s, size_t len)
@@ -826,6 +896,7 @@ static void maybe_closed(keel__rabbit_driver_t *d)
     void (*done)(keel_messaging_transport_t *) = d->close_done;
     keel_client_free(d->client);
     keel__free(d->hosts);
+    keel__free(d->refused);
     cache_clear(&d->exchanges);
     cache_clear(&d->notify_queues);
     keel_map_free(&d->exchanges);

@@ -32,6 +32,8 @@ typedef struct keel__rabbit_driver_s {
     /* What send_ch declared, by name (key and value: one keel__strdup'd string). */
     keel_map_t exchanges;
     keel_map_t notify_queues;
+    struct declare_ctx_s *refused; /* rabbit.c: a declaration the broker just refused */
+    int refused_status;
     keel__messaging_waiters_t waiters;
     rabbit_send_t *parked; /* sends waiting for a connection */
     rabbit_send_t *returnable; /* mandatory sends whose confirm is due: basic.return names one */

@@ -466,6 +466,47 @@ static void test_rabbit_at_least_once_reports_a_cast_no_queue_takes(void **state
     rx_finish(&x);
 }
 
+static void test_rabbit_refused_declaration_fails_the_cast(void **state)
+{
+    (void)state;
+    if (!broker_url())
+        skip();
+    rx_t x;
+    rx_init(&x, "kt_refused");
+    char durable_url[512];
+    snprintf(durable_url, sizeof(durable_url), "%s%samqp_durable_queues=true", broker_url(), strchr(broker_url(), '?') ? "&" : "?");
+    keel_messaging_transport_t *td = rx_transport(&x, durable_url, false);
+    keel_messaging_transport_t *tp = rx_transport(&x, broker_url(), false);
+    /* The exchange is declared durable first ... */
+    char exchange[96];
+    snprintf(exchange, sizeof(exchange), "ex_%s", x.topic);
+    keel_messaging_target_t tg = {.exchange = exchange, .topic = x.topic};
+    keel_messaging_rpc_client_t *cd, *cp, *other;
+    assert_int_equal(keel_messaging_rpc_client_new(&cd, td, &tg, NULL), 0);
+    assert_int_equal(keel_messaging_rpc_client_new(&cp, tp, &tg, NULL), 0);
+    keel_messaging_target_t tg_other = {.topic = x.topic};
+    assert_int_equal(keel_messaging_rpc_client_new(&other, tp, &tg_other, NULL), 0);
+    cast_result_t r = {0};
+    assert_int_equal(keel_messaging_rpc_cast(cd, NULL, "count", NULL, on_cast_result, &r), 0);
+    rx_wait(&x, &r.done, 5000);
+    assert_int_equal(r.status, 0);
+    /* ... so a transport that declares it non-durable is refused (406), and its cast fails at
+     * once instead of being published again into the same refusal (retry is -1). */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(keel_messaging_rpc_cast(cp, NULL, "count", NULL, on_cast_result, &r), 0);
+    rx_wait(&x, &r.done, 5000);
+    assert_int_equal(r.status, KEEL_EVALUE);
+    /* The channel recovers: other exchanges still work. */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(keel_messaging_rpc_cast(other, NULL, "count", NULL, on_cast_result, &r), 0);
+    rx_wait(&x, &r.done, 5000);
+    assert_int_equal(r.status, 0);
+    keel_messaging_rpc_client_free(cd);
+    keel_messaging_rpc_client_free(cp);
+    keel_messaging_rpc_client_free(other);
+    rx_finish(&x);
+}
+
 /* ---- a reply whose queue does not exist yet (spec §6.1, reply-queue-missing) ---- */
 
 typedef struct raw_s {
@@ -837,6 +878,7 @@ int main(void)
         cmocka_unit_test(test_rabbit_cast_fanout_and_targeted_server),
         cmocka_unit_test(test_rabbit_at_least_once_reports_a_cast_no_queue_takes),
         cmocka_unit_test(test_rabbit_reply_waits_for_its_missing_queue),
+        cmocka_unit_test(test_rabbit_refused_declaration_fails_the_cast),
         cmocka_unit_test(test_rabbit_notify_reaches_listeners_and_pools),
     };
     return cmocka_run_group_tests_name("messaging/rabbit.c", tests, NULL, NULL);
