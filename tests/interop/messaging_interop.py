@@ -193,9 +193,9 @@ class PyEnv:
     def __init__(self, url):
         from oslo_config import cfg
         import oslo_messaging as om
+        from oslo_messaging._metrics import client as metrics
         self.om = om
         self.url = url
-        from oslo_messaging._metrics import client as metrics
         self.conf = cfg.ConfigOpts()
         # oslo registers these on the global cfg.CONF only; a private
         # ConfigOpts (one per broker) needs them for RPCClient.
@@ -242,7 +242,6 @@ def py_endpoint(om, log, namespace, version):
 class PyServer:
     def __init__(self, env, topic, server, namespace=None, version=ENDPOINT_VERSION):
         om = env.om
-        self.name = server
         self.log = Log()
         target = om.Target(topic=topic, server=server)
         self.srv = om.get_rpc_server(env.rpc, target, [py_endpoint(om, self.log, namespace, version)],
@@ -418,7 +417,6 @@ class KeelServer(KeelProc):
         argv = [env.keel, 'rpc', 'serve', env.url, topic, '--server', server, '--target-version', version]
         if namespace:
             argv += ['--namespace', namespace]
-        self.name = server
         super().__init__(argv, env.logdir, env.name('serve-' + server))
 
 
@@ -454,6 +452,8 @@ class KeelClient:
 
     def call(self, topic, method, args, ctxt=None, server=None, namespace=None, version=None, timeout=10.0,
              allowed=False):
+        # allowed makes no difference here: keel's CLI names the remote
+        # class and module whether or not a Python client would rebuild it.
         argv = self._argv('call', topic, method, args, ctxt, server, namespace, version)
         argv += ['--timeout', '%g' % (timeout * SCALE)]
         t0 = time.monotonic()
@@ -509,25 +509,22 @@ class KeelListener(KeelProc):
         if requeue:
             argv += ['--requeue', str(requeue)]
         super().__init__(argv, env.logdir, env.name('listen'))
-        # "keel notify listen: requeued info E, message_id M"
         self.requeued = _RequeueView(self.stderr_lines)
 
 
 class _RequeueView:
+    """`keel notify listen --requeue`'s stderr lines, "keel notify listen:
+    requeued info E, message_id M", read as PyListener.requeued's items."""
+    LINE = re.compile(r'requeued (\w+) (\S+), message_id (\S+)')
+
     def __init__(self, lines):
         self.lines = lines
 
-    @staticmethod
-    def _parse(item):
-        m = re.search(r'requeued (\w+) (\S+), message_id (\S+)', item['line'])
-        return {'priority': m.group(1), 'event_type': m.group(2), 'metadata': {'message_id': m.group(3)}} if m else None
-
-    def wait(self, pred, n=1, timeout=5.0):
-        got = self.lines.wait(lambda i: self._parse(i) is not None and pred(self._parse(i)), n, timeout)
-        return [self._parse(i) for i in got]
-
     def matching(self, pred):
-        return [self._parse(i) for i in self.lines.matching(lambda i: self._parse(i) is not None and pred(self._parse(i)))]
+        found = [self.LINE.search(i['line']) for i in self.lines.matching(lambda i: True)]
+        items = [{'priority': m.group(1), 'event_type': m.group(2), 'metadata': {'message_id': m.group(3)}}
+                 for m in found if m]
+        return [i for i in items if pred(i)]
 
 
 # ---------------------------------------------------------------- readiness
