@@ -211,12 +211,22 @@ static keel_messaging_rpc_client_t *client(const keel_messaging_target_t *tg, do
     return c;
 }
 
-/* Runs the loop until cond() or ms pass. */
+static void on_wakeup(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Runs the loop until cond() or ms pass; a timer wakes it up, or an idle loop would block. */
 static bool run_until(bool (*cond)(void), uint64_t ms)
 {
+    uv_timer_t wakeup;
+    uv_timer_init(&F.loop, &wakeup);
+    uv_timer_start(&wakeup, on_wakeup, 10, 10);
     uint64_t deadline = now_ns() + ms * 1000000u;
     while (!cond() && now_ns() < deadline)
         uv_run(&F.loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&wakeup, NULL);
+    uv_run(&F.loop, UV_RUN_NOWAIT);
     return cond();
 }
 
