@@ -271,8 +271,16 @@ static void on_reply_declared(keel_client_channel_t *ch, int status, const keel_
     d->reply_state = RABBIT_REPLY_DECLARED;
     if (d->reply_consuming)
         return;
+    /* Like every consumer of oslo's: x-cancel-on-ha-failover when enable_cancel_on_failover. */
     keel_client_consume_t co = {.queue = d->reply_q};
-    int rc = keel_client_consume(d->reply_ch, &co, on_reply_delivery, NULL, d, NULL);
+    keel_buf_reset(&d->scratch);
+    keel_amqp_builder_t b;
+    keel_amqp_builder_init(&b, &d->scratch);
+    if (d->t->opts.rabbit.enable_cancel_on_failover)
+        keel_amqp_build_bool(&b, "x-cancel-on-ha-failover", true);
+    int rc = keel_amqp_builder_finish(&b, &co.arguments);
+    if (rc == 0)
+        rc = keel_client_consume(d->reply_ch, &co, on_reply_delivery, NULL, d, NULL);
     if (rc == 0)
         d->reply_consuming = true;
     else
@@ -867,6 +875,10 @@ static int rabbit_open(keel_messaging_transport_t *t, void **out)
     if ((rc = keel_client_confirm_select(d->send_ch, NULL, NULL)) != 0)
         goto fail_client;
     if ((rc = keel_client_channel_open(d->client, &d->reply_ch, NULL, NULL)) != 0)
+        goto fail_client;
+    /* oslo sets basic.qos on the channel of every connection, the reply listener's too. */
+    int64_t prefetch = t->opts.rabbit.rabbit_qos_prefetch_count;
+    if (prefetch > 0 && (rc = keel_client_qos(d->reply_ch, (uint16_t)(prefetch > 65535 ? 65535 : prefetch), false, NULL, NULL)) != 0)
         goto fail_client;
     if ((rc = keel_client_connect(d->client, on_connect, d)) != 0)
         goto fail_client;

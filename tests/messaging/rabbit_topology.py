@@ -8,9 +8,10 @@ Starts RabbitMQ (tests/interop/broker/broker_fixtures.py), and for each
 option set below runs tests/messaging/rabbit_topology.c in a vhost of its
 own: an RPC server, a call, two notification listeners (one with a pool)
 and a notification nobody listens to. Then compares `rabbitmqctl
-list_queues / list_exchanges / list_bindings` with what oslo declares:
-names (the hex32 of fanout and reply queues shown as *), durable,
-auto_delete, x-arguments, exchange types and flags, bindings and keys.
+list_queues / list_exchanges / list_bindings / list_consumers` with what
+oslo declares: names (the hex32 of fanout and reply queues shown as *),
+durable, auto_delete, x-arguments, exchange types and flags, bindings and
+keys, and consumers (acking, basic.qos prefetch, consume arguments).
 Prints one line per option set and exits non-zero on any difference.
 Exit 77 (skip) when RabbitMQ is not installed."""
 import os
@@ -25,8 +26,11 @@ T, N, POOL = 'wsp', 'wspn', 'wsp_pool'
 PRIORITIES = ['audit', 'critical', 'debug', 'error', 'info', 'sample', 'warn']
 
 CASES = [
-    # (name, query, topic/notification queue flags and args, transient queue args, topic exchange durable)
+    # (name, query, topic/notification queue flags and args, transient queue args, topic exchange durable,
+    #  consumers' prefetch_count and arguments)
     ('defaults', '', (False, False, {}), {'x-expires': '1800000'}, False),
+    ('prefetch+cancel', 'rabbit_qos_prefetch_count=7&enable_cancel_on_failover=true', (False, False, {}),
+     {'x-expires': '1800000'}, False, ('7', {'x-cancel-on-ha-failover': 'true'})),
     ('quorum', 'rabbit_quorum_queue=true&rabbit_quorum_delivery_limit=5',
      (True, False, {'x-queue-type': '"quorum"', 'x-delivery-limit': '5'}), {'x-expires': '1800000'}, True),
     ('durable+ha', 'amqp_durable_queues=true&rabbit_ha_queues=true',
@@ -45,7 +49,8 @@ def args_of(text):
 
 
 def expected(case):
-    _, _, (durable, auto_delete, targs), transient, ex_durable = case
+    _, _, (durable, auto_delete, targs), transient, ex_durable = case[:5]
+    prefetch, cargs = case[5] if len(case) > 5 else ('0', {})
     queues = {}
     for q in [T, T + '.srv1', N + '.info', N + '.error', N + '.warn', POOL]:
         queues[q] = (durable, auto_delete, targs)
@@ -56,11 +61,14 @@ def expected(case):
                 ('openstack', N + '.info', N + '.info'), ('openstack', N + '.error', N + '.error'),
                 ('openstack', N + '.warn', N + '.warn')}
     bindings |= {('openstack', POOL, N + '.' + p) for p in PRIORITIES}
-    return queues, exchanges, bindings
+    # Every listening queue has one consumer, acking, with the prefetch and arguments of the options.
+    consumers = {q: ('true', prefetch, cargs) for q in [T, T + '.srv1', T + '_fanout_*', 'reply_*', N + '.info', N + '.error',
+                                                         POOL]}
+    return queues, exchanges, bindings, consumers
 
 
 def actual(broker, vhost):
-    queues, exchanges, bindings = {}, {}, set()
+    queues, exchanges, bindings, consumers = {}, {}, set(), {}
     for line in broker.ctl('list_queues', '-p', vhost, 'name', 'durable', 'auto_delete', 'arguments').splitlines():
         f = line.split('\t')
         if len(f) < 4 or f[0] == 'name':
@@ -76,7 +84,13 @@ def actual(broker, vhost):
         if len(f) < 3 or f[0] in ('source_name', ''):
             continue
         bindings.add((f[0], stable(f[1]), f[2]))
-    return queues, exchanges, bindings
+    for line in broker.ctl('list_consumers', '-p', vhost, 'queue_name', 'ack_required', 'prefetch_count',
+                           'arguments').splitlines():
+        f = line.split('\t')
+        if len(f) < 4 or f[0] == 'queue_name':
+            continue
+        consumers[stable(f[0])] = (f[1], f[2], args_of(f[3]))
+    return queues, exchanges, bindings, consumers
 
 
 def main(argv):
@@ -107,7 +121,7 @@ def main(argv):
             rc = p.wait(30)
             want = expected(case)
             diffs = []
-            for what, w, g in zip(('queue', 'exchange', 'binding'), want, got):
+            for what, w, g in zip(('queue', 'exchange', 'binding', 'consumer'), want, got):
                 if isinstance(w, dict):
                     for k in sorted(set(w) | set(g)):
                         if w.get(k) != g.get(k):
@@ -123,8 +137,8 @@ def main(argv):
                 failed += 1
                 print('%-16s FAIL\n  %s' % (case[0], '\n  '.join(diffs)))
             else:
-                print('%-16s OK   %d queues, %d exchanges, %d bindings as oslo declares them'
-                      % (case[0], len(got[0]), len(got[1]), len(got[2])))
+                print('%-16s OK   %d queues, %d exchanges, %d bindings, %d consumers as oslo makes them'
+                      % (case[0], len(got[0]), len(got[1]), len(got[2]), len(got[3])))
     print('SUMMARY: %d option sets, %d differ' % (len(CASES), failed))
     return 1 if failed else 0
 
