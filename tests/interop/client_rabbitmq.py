@@ -30,7 +30,6 @@ Prints one line per case and one SUMMARY line; exits non-zero on any failure.
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,26 +42,10 @@ import broker_fixtures as bf  # noqa: E402
 RECONNECT_TARGET_MS = 1000.0
 
 
-def amqp_ready(host, port):
-    """Whether host:port answers the protocol header with connection.start."""
-    try:
-        with socket.create_connection((host, port), timeout=0.5) as s:
-            s.sendall(b'AMQP\x00\x00\x09\x01')
-            data = b''
-            while len(data) < 11:
-                chunk = s.recv(64)
-                if not chunk:
-                    return False
-                data += chunk
-            return data[0] == 1 and data[7:11] == b'\x00\x0a\x00\x0a'
-    except OSError:
-        return False
-
-
 def wait_ready(broker, deadline):
     """Polls every 10 ms until the node answers; returns time.monotonic() then."""
     while time.monotonic() < deadline:
-        if amqp_ready(broker.host, broker.port):
+        if bf.amqp_ready(broker.host, broker.port):
             return time.monotonic()
         time.sleep(0.01)
     raise bf.BrokerError('rabbitmq did not come back in time')

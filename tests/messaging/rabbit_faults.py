@@ -65,26 +65,10 @@ def restart(broker):
     broker.procs.append(new)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if amqp_ready(broker.host, broker.port):
+        if bf.amqp_ready(broker.host, broker.port):
             return killed, time.monotonic()
         time.sleep(0.005)
     raise bf.BrokerError('%s did not come back' % broker.kind)
-
-
-def amqp_ready(host, port):
-    import socket
-    try:
-        with socket.create_connection((host, port), timeout=0.5) as s:
-            s.sendall(b'AMQP\x00\x00\x09\x01')
-            data = b''
-            while len(data) < 11:
-                chunk = s.recv(64)
-                if not chunk:
-                    return False
-                data += chunk
-            return data[0] == 1 and data[7:11] == b'\x00\x0a\x00\x0a'
-    except OSError:
-        return False
 
 
 def main(argv):

@@ -167,25 +167,28 @@ def wait_port(host, port, deadline, proc=None, what='broker', logfile=None):
         time.sleep(0.05)
 
 
+def amqp_ready(host, port, timeout=0.5):
+    """Whether host:port answers an AMQP 0-9-1 protocol header with
+    connection.start (frame type 1, channel 0, class 10 method 10)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(b'AMQP\x00\x00\x09\x01')
+            data = b''
+            while len(data) < 11:
+                chunk = s.recv(64)
+                if not chunk:
+                    return False
+                data += chunk
+            return data[0] == 1 and data[7:11] == b'\x00\x0a\x00\x0a'
+    except OSError:
+        return False
+
+
 def wait_amqp(host, port, deadline, proc=None, what='broker', logfile=None):
     """Waits until host:port answers an AMQP 0-9-1 protocol header with
     connection.start (RabbitMQ opens its port a moment before it is ready)."""
     wait_port(host, port, deadline, proc, what, logfile)
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=2) as s:
-                s.sendall(b'AMQP\x00\x00\x09\x01')
-                data = b''
-                while len(data) < 11:
-                    chunk = s.recv(64)
-                    if not chunk:
-                        break
-                    data += chunk
-                # frame type 1, channel 0, then class 10 method 10
-                if len(data) >= 11 and data[0] == 1 and data[7:11] == b'\x00\x0a\x00\x0a':
-                    return
-        except OSError:
-            pass
+    while not amqp_ready(host, port, timeout=2):
         if proc is not None and proc.poll() is not None:
             raise BrokerError('%s exited with status %s%s' % (what, proc.returncode, _tail(logfile)))
         if time.monotonic() > deadline:
