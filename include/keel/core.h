@@ -238,6 +238,13 @@ uint64_t keel_siphash(uint64_t k0, uint64_t k1, const void *data, size_t len);
 /** Fills buf with len random bytes from the kernel; returns 0 or -errno. */
 int keel_random_bytes(void *buf, size_t len);
 
+/**
+ * A random (version 4, RFC 4122) UUID's 16 bytes, as Python's uuid.uuid4().
+ * Cut from a per-thread pool of kernel random bytes, refilled 32 UUIDs at
+ * a time and emptied in a forked child. Returns 0 or -errno from getrandom().
+ */
+int keel_uuid4(unsigned char out[16]);
+
 /*
  * File helpers.
  */

@@ -6,27 +6,10 @@
  * SipHash-2-4 keyed per map from the kernel's random source.
  */
 #include <string.h>
-#include <sys/random.h>
 
 #include "keel/core.h"
 
 #define DELETED ((const void *)1)
-
-int keel_random_bytes(void *buf, size_t len)
-{
-    unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t n = getrandom(p, len, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return keel_from_errno(errno);
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 #define SIPROUND                                                                                                                   \

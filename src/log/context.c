@@ -12,7 +12,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "log_int.h"
 
@@ -158,17 +157,9 @@ const keel_log_context_t *keel_log_context_get(void)
 int keel_log_request_id_generate(char out[KEEL_LOG_REQUEST_ID_LEN + 1])
 {
     uint8_t u[16];
-    size_t got = 0;
-    while (got < sizeof(u)) {
-        ssize_t n = getrandom(u + got, sizeof(u) - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return keel_from_errno(errno);
-        got += (size_t)n;
-    }
-    u[6] = (uint8_t)((u[6] & 0x0f) | 0x40); /* version 4 */
-    u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    int rc = keel_uuid4(u);
+    if (rc != 0)
+        return rc;
     snprintf(out, KEEL_LOG_REQUEST_ID_LEN + 1, "req-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
              u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
     return 0;
