@@ -150,6 +150,53 @@ static void test_envelope_unpack_takes_the_context_and_ids_out(void **state)
     keel__messaging_unpacked_clear(&u);
 }
 
+/* What deserialize_msg must give for a 2.0 envelope: the outer document
+ * parsed by jansson, then its message string parsed again. */
+static int slow_deserialize(const char *body, json_t **out)
+{
+    json_t *outer = json_loads(body, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+    json_t *msg = json_object_get(outer, "oslo.message");
+    json_t *inner = json_is_string(msg) ? json_loadb(json_string_value(msg), json_string_length(msg),
+                                                     JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
+                                        : NULL;
+    json_decref(outer);
+    *out = inner;
+    return inner ? 0 : KEEL_EPARSE;
+}
+
+/* Bodies on both sides of the fast path's edges decode as the general path does. */
+static void test_envelope_fast_path_decodes_as_the_general_path(void **state)
+{
+    static const char *const bodies[] = {
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"method\\\": \\\"echo\\\", \\\"args\\\": {\\\"s\\\": \\\"a\\\\\\\\b\\\"}}\"}",
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"s\\\": \\\"\\\\u00e9\\\\n\\\"}\"}",  /* inner escapes */
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"s\\\": \\u0022x\\u0022}\"}",       /* outer \u */
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"[1, 2.5, null, true]\"}  \n",
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"\\/\\t{}\\r\\n\"}",
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"s\\\": \\\"\xc3\xa9\\\"}\"}",       /* raw UTF-8 */
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"s\\\": \\\"\xff\\\"}\"}",           /* invalid UTF-8 */
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{}\", \"oslo.message\": \"[]\"}",       /* duplicate key */
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{}\"} x",                               /* trailing data */
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{}\"",                                  /* cut short */
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{}",
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"\\",
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"\\q{}\"}",                              /* bad escape */
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"\"}",                                   /* empty */
+        "{\"oslo.version\": \"2.0\", \"oslo.message\": \"{\\\"a\\\":\t1}\"}",                    /* raw tab */
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        json_t *fast = NULL, *slow = NULL;
+        int rc_fast = keel__messaging_deserialize_msg(bodies[i], strlen(bodies[i]), &fast);
+        int rc_slow = slow_deserialize(bodies[i], &slow);
+        if (rc_fast != rc_slow || (rc_fast == 0 && !json_equal(fast, slow)))
+            fail_msg("body %zu: fast rc %d, general rc %d", i, rc_fast, rc_slow);
+        if (rc_fast == 0) {
+            json_decref(fast);
+            json_decref(slow);
+        }
+    }
+}
+
 static void test_envelope_reads_bare_dicts_and_refuses_other_versions(void **state)
 {
     json_t *v = NULL;
@@ -337,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_envelope_rewrites_captured_python_bodies_byte_for_byte),
         cmocka_unit_test(test_envelope_unpack_then_pack_gives_the_request_python_sent),
         cmocka_unit_test(test_envelope_unpack_takes_the_context_and_ids_out),
+        cmocka_unit_test(test_envelope_fast_path_decodes_as_the_general_path),
         cmocka_unit_test(test_envelope_reads_bare_dicts_and_refuses_other_versions),
         cmocka_unit_test(test_envelope_escapes_non_ascii_as_kombu_does),
         cmocka_unit_test(test_envelope_writes_floats_and_escapes_as_python_json_dumps),
