@@ -165,6 +165,10 @@ def main(argv):
     if left:
         print('broker processes left behind: %s' % left)
         ok = False
+    # For make check's last lines (scripts/summarize.py).
+    answered = ', '.join('%.0f' % d if d is not None else 'never' for d in delays)
+    print('SUMMARY: faults over %s: %d SIGKILL restarts, first call answered %s ms after each return; %s'
+          % (kind, len(delays), answered, summary[0].split(None, 1)[1] if summary else 'no figures'))
     print('PASS' if ok else 'FAIL')
     return 0 if ok else 1
 
