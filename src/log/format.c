@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "log_int.h"
+#include "pycompat/pystr.h"
 
 _Static_assert(KEEL__LOG_K_COUNT_ <= 64, "format key bitmask must fit in uint64_t");
 
@@ -291,51 +292,9 @@ static size_t utf8_prefix(const char *s, size_t n, size_t k)
 /* ---- repr() and str() ---- */
 
 /* Approximates str.isprintable() for non-ASCII: C1 controls, the soft hyphen and line separators are not. */
-static bool printable_nonascii(long cp)
-{
-    return !(cp < 0xa1 || cp == 0xad || cp == 0x2028 || cp == 0x2029 || (cp >= 0xfff9 && cp <= 0xfffb) || cp == 0xfeff ||
-             cp == 0xfffe || cp == 0xffff);
-}
-
 int keel__log_str_repr(const char *s, size_t len, bool ascii_only, keel_buf_t *out)
 {
-    char quote = '\'';
-    if (memchr(s, '\'', len) && !memchr(s, '"', len))
-        quote = '"';
-    int rc = keel_buf_putc(out, quote);
-    for (size_t i = 0; i < len && rc == 0;) {
-        long cp;
-        size_t step = utf8_next((const unsigned char *)s + i, len - i, &cp);
-        char esc[24];
-        if (cp < 0) {
-            snprintf(esc, sizeof(esc), "\\udc%02x", (unsigned)-cp); /* surrogateescape'd byte */
-            rc = keel_buf_puts(out, esc);
-        } else if (cp == quote || cp == '\\') {
-            esc[0] = '\\', esc[1] = (char)cp, esc[2] = 0;
-            rc = keel_buf_puts(out, esc);
-        } else if (cp == '\t') {
-            rc = keel_buf_puts(out, "\\t");
-        } else if (cp == '\n') {
-            rc = keel_buf_puts(out, "\\n");
-        } else if (cp == '\r') {
-            rc = keel_buf_puts(out, "\\r");
-        } else if (cp < 0x20 || cp == 0x7f) {
-            snprintf(esc, sizeof(esc), "\\x%02x", (unsigned)cp);
-            rc = keel_buf_puts(out, esc);
-        } else if (cp < 0x80 || (!ascii_only && printable_nonascii(cp))) {
-            rc = keel_buf_append(out, s + i, step);
-        } else {
-            if (cp <= 0xff)
-                snprintf(esc, sizeof(esc), "\\x%02x", (unsigned)cp);
-            else if (cp <= 0xffff)
-                snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
-            else
-                snprintf(esc, sizeof(esc), "\\U%08x", (unsigned)cp);
-            rc = keel_buf_puts(out, esc);
-        }
-        i += step;
-    }
-    return rc ? rc : keel_buf_putc(out, quote);
+    return keel__py_repr_str(out, s, len, ascii_only ? KEEL__PY_REPR_ASCII_ONLY : 0);
 }
 
 /* The "C" locale, so '.' is the decimal point whatever the program set. */
