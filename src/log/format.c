@@ -228,52 +228,13 @@ void keel__log_fmt_free(keel__log_fmt_t *f)
 
 /* ---- UTF-8 ---- */
 
-/* Decodes one code point at s[0..n); returns its length, or 1 with *cp = -byte for an invalid byte. */
-static size_t utf8_next(const unsigned char *s, size_t n, long *cp)
-{
-    unsigned c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t len;
-    long v, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, v = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, v = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        *cp = -(long)c;
-        return 1;
-    }
-    if (len > n) {
-        *cp = -(long)c;
-        return 1;
-    }
-    for (size_t k = 1; k < len; k++) {
-        if ((s[k] & 0xc0) != 0x80) {
-            *cp = -(long)c;
-            return 1;
-        }
-        v = (v << 6) | (s[k] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
-        *cp = -(long)c;
-        return 1;
-    }
-    *cp = v;
-    return len;
-}
-
 /* Code points in s (an invalid byte counts as one, as surrogateescape would). */
 static size_t utf8_count(const char *s, size_t n)
 {
     size_t count = 0;
     for (size_t i = 0; i < n; count++) {
-        long cp;
-        i += utf8_next((const unsigned char *)s + i, n - i, &cp);
+        uint32_t cp;
+        i += keel__py_next_cp(s + i, n - i, &cp);
     }
     return count;
 }
@@ -283,15 +244,14 @@ static size_t utf8_prefix(const char *s, size_t n, size_t k)
 {
     size_t i = 0;
     while (i < n && k-- > 0) {
-        long cp;
-        i += utf8_next((const unsigned char *)s + i, n - i, &cp);
+        uint32_t cp;
+        i += keel__py_next_cp(s + i, n - i, &cp);
     }
     return i;
 }
 
 /* ---- repr() and str() ---- */
 
-/* Approximates str.isprintable() for non-ASCII: C1 controls, the soft hyphen and line separators are not. */
 int keel__log_str_repr(const char *s, size_t len, bool ascii_only, keel_buf_t *out)
 {
     return keel__py_repr_str(out, s, len, ascii_only ? KEEL__PY_REPR_ASCII_ONLY : 0);
