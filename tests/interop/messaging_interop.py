@@ -527,6 +527,10 @@ class _RequeueView:
                  for m in found if m]
         return [i for i in items if pred(i)]
 
+    def wait(self, pred, n=1, timeout=5.0):
+        """Log.wait() over the parsed lines."""
+        return wait_total([self], pred, n, timeout)[0]
+
 
 # ---------------------------------------------------------------- readiness
 
@@ -644,7 +648,9 @@ class Column:
         ctxt = self.ctxt()
         o = self.client.call(self.topic, 'echo', args, ctxt=ctxt)
         check(o.ok and o.result == args, 'echo returned %r, wanted %r' % (o, args))
-        seen = [e for s in ('s1', 's2') for e in self.servers[s].log.matching(has_arg('call_id', args['call_id']))]
+        # The reply can overtake the server's own line about the request (another process, another pipe).
+        logs = [self.servers[s].log for s in ('s1', 's2')]
+        seen = [e for got in wait_total(logs, has_arg('call_id', args['call_id']), 1) for e in got]
         check(len(seen) == 1, 'the servers saw the call %d times' % len(seen))
         check(seen[0].get('context', {}).get('request_id') == ctxt['request_id'],
               'the server saw context %r, sent %r' % (seen[0].get('context'), ctxt))
@@ -770,9 +776,9 @@ class Column:
         for i in range(6):
             o = self.client.call(self.topic, 'echo', {'mixed_id': mid, 'i': i})
             check(o.ok and o.result == {'mixed_id': mid, 'i': i}, 'call %d with a mixed topic returned %r' % (i, o))
-        ours = len(self.servers['s1'].log.matching(has_arg('mixed_id', mid))) + len(
-            self.servers['s2'].log.matching(has_arg('mixed_id', mid)))
-        theirs = len(peer.log.matching(has_arg('mixed_id', mid)))
+        # As in t_call, a reply can overtake the server's line about its request.
+        s1, s2, s3 = wait_total([self.servers['s1'].log, self.servers['s2'].log, peer.log], has_arg('mixed_id', mid), 6)
+        ours, theirs = len(s1) + len(s2), len(s3)
         check(ours + theirs == 6 and ours and theirs, 'the 6 calls went %d to s1+s2, %d to s3' % (ours, theirs))
         topic = 'mixed_%s' % self.tag.replace('-', '_')
         pool = 'mixed_%s' % uid()
@@ -872,7 +878,8 @@ class Column:
             self.notifier.send(topic, 'info', 'interop.requeue', {'rid': rid})
             mine = lambda e: (e.get('payload') or {}).get('rid') == rid  # noqa: E731
             got = lst.log.wait(mine, 1, 10)
-            back = lst.requeued.matching(lambda e: e.get('event_type') == 'interop.requeue')
+            # stderr, where keel reports the requeue, is read apart from stdout: wait for it too.
+            back = lst.requeued.wait(lambda e: e.get('event_type') == 'interop.requeue', 1)
             check(len(back) == 1, 'requeued %d times, want 1' % len(back))
             check(len(got) == 1, 'handled %d times after the requeue, want 1' % len(got))
             m1 = back[0]['metadata']['message_id']
